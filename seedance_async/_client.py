@@ -1,0 +1,517 @@
+"""SeedanceClient: the lifecycle, and thin glue from requests to the scheduler."""
+
+from __future__ import annotations
+
+import asyncio
+import enum
+import ipaddress
+import logging
+import os
+import time
+from collections.abc import AsyncIterable, AsyncIterator, Iterable
+from pathlib import Path
+from typing import Any, Final
+
+import aiohttp
+import anyio
+import attrs
+import yarl
+
+from . import _download, _images, _wire
+from ._config import (
+    DEFAULT_BASE_URL,
+    DEFAULT_CONNECT_TIMEOUT,
+    DEFAULT_MAX_DOWNLOAD_BYTES,
+    DEFAULT_MAX_IN_FLIGHT,
+    DEFAULT_REQUEST_TIMEOUT,
+    PollPolicy,
+    RetryPolicy,
+    env_api_key,
+    env_base_url,
+)
+from ._errors import (
+    APIStatusError,
+    BudgetExceededError,
+    ClientClosedError,
+    GenerationFailed,
+    InvalidRequestError,
+    SeedanceError,
+)
+from ._http import HttpCore
+from ._models import Generation, GenerationStatus, JobOutcome, Usage, VideoRequest
+from ._scheduler import Clock, PollScheduler, Sleep
+from ._timing import Kind
+
+logger: Final = logging.getLogger("seedance_async")
+
+DEFAULT_WAIT_TIMEOUT: Final = 1800.0
+MAX_BODY_BYTES: Final = 64 * 1024 * 1024
+
+
+class _State(enum.Enum):
+    UNOPENED = "unopened"
+    OPEN = "open"
+    CLOSED = "closed"
+
+
+class _Default(enum.Enum):
+    """Marks "use the client's default", as distinct from an explicit None."""
+
+    TOKEN = 0
+
+
+DEFAULT: Final = _Default.TOKEN
+
+
+def _version() -> str:
+    from . import __version__
+
+    return __version__
+
+
+def _is_loopback(host: str | None) -> bool:
+    if host is None:
+        return False
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+class SeedanceClient:
+    """An async client for the Seedance video models of the AI/ML API.
+
+    Use it as ``async with SeedanceClient() as client:``. One client serves a whole
+    process: it shares one HTTP session, one polling scheduler and one in-flight limit
+    among every job and every caller.
+    """
+
+    def __init__(
+        self,
+        api_key: str | None = None,
+        *,
+        base_url: str | None = None,
+        max_in_flight: int = DEFAULT_MAX_IN_FLIGHT,
+        poll: PollPolicy | None = None,
+        retry: RetryPolicy | None = None,
+        session: aiohttp.ClientSession | None = None,
+        request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
+        budget_credits: float | None = None,
+        allow_insecure_http: bool = False,
+        clock: Clock | None = None,
+        sleep: Sleep | None = None,
+    ) -> None:
+        key = api_key if api_key is not None else env_api_key()
+        if not key or not key.strip():
+            raise SeedanceError(
+                "no API key: pass api_key=... or set the AIMLAPI_API_KEY environment variable"
+            )
+        if any(c in key for c in "\r\n"):
+            raise SeedanceError("the API key contains a line break")
+        self._api_key = key.strip()
+        url = yarl.URL((base_url or env_base_url() or DEFAULT_BASE_URL).rstrip("/"))
+        if url.scheme not in ("http", "https") or not url.host:
+            raise SeedanceError(f"base_url must be an http(s) URL, got {str(url)!r}")
+        if url.scheme == "http" and not (allow_insecure_http or _is_loopback(url.host)):
+            raise SeedanceError(
+                f"refusing to send the API key over plain http to {url.host}; "
+                "use https, or pass allow_insecure_http=True"
+            )
+        if max_in_flight < 1:
+            raise ValueError("max_in_flight must be at least 1")
+        self._base_url = url
+        self._max_in_flight = max_in_flight
+        self._poll = poll or PollPolicy()
+        self._retry = retry or RetryPolicy()
+        self._borrowed = session
+        self._request_timeout = request_timeout
+        self._budget = budget_credits
+        self._clock: Clock = clock or time.monotonic
+        self._sleep: Sleep = sleep or asyncio.sleep
+        self._usage = Usage()
+        self._limiter = anyio.CapacityLimiter(max_in_flight)
+        self._state = _State.UNOPENED
+        self._session: aiohttp.ClientSession | None = None
+        self._http: HttpCore | None = None
+        self._scheduler: PollScheduler | None = None
+        self._reserved_credits = 0.0
+
+    def __repr__(self) -> str:
+        return (
+            f"<SeedanceClient base_url={str(self._base_url)!r} state={self._state.value} "
+            f"in_flight={self.in_flight}/{self._max_in_flight}>"
+        )
+
+    # -- lifecycle -------------------------------------------------------------------
+
+    async def __aenter__(self) -> SeedanceClient:
+        self._open()
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def _open(self) -> None:
+        if self._state is _State.CLOSED:
+            raise ClientClosedError("this client is closed; create a new one")
+        if self._state is _State.OPEN:
+            return
+        session = self._borrowed or aiohttp.ClientSession(
+            connector=aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True),
+        )
+        timeout = aiohttp.ClientTimeout(
+            total=self._request_timeout, sock_connect=DEFAULT_CONNECT_TIMEOUT
+        )
+        self._session = session
+        self._http = HttpCore(
+            session=session,
+            base_url=self._base_url,
+            api_key=self._api_key,
+            retry=self._retry,
+            timeout=timeout,
+            user_agent=f"seedance-async/{_version()} aiohttp/{aiohttp.__version__}",
+            sleep=self._sleep,
+            usage=self._usage,
+        )
+        self._scheduler = PollScheduler(
+            self._poll_once, self._poll, clock=self._clock, sleep=self._sleep
+        )
+        self._scheduler.start()
+        self._state = _State.OPEN
+
+    async def aclose(self) -> None:
+        """Stop polling, wake every waiter with ``ClientClosedError``, close the session we own."""
+        if self._state is not _State.OPEN:
+            self._state = _State.CLOSED
+            return
+        self._state = _State.CLOSED
+        with anyio.CancelScope(shield=True):
+            if self._scheduler is not None:
+                await self._scheduler.close()
+            if self._session is not None and self._borrowed is None:
+                await self._session.close()
+
+    close = aclose
+
+    @property
+    def closed(self) -> bool:
+        return self._state is _State.CLOSED
+
+    def _core(self) -> tuple[HttpCore, PollScheduler]:
+        if self._state is not _State.OPEN:
+            self._open()
+        assert self._http is not None and self._scheduler is not None
+        return self._http, self._scheduler
+
+    # -- state -------------------------------------------------------------------------
+
+    @property
+    def usage(self) -> Usage:
+        """Counts and credits so far (a live object)."""
+        return self._usage
+
+    @property
+    def in_flight(self) -> int:
+        """Jobs submitted (or being submitted) and not yet finished."""
+        return int(self._limiter.borrowed_tokens)
+
+    @property
+    def max_in_flight(self) -> int:
+        return self._max_in_flight
+
+    # -- one job -----------------------------------------------------------------------
+
+    async def submit(self, request: VideoRequest) -> Generation:
+        """Create one job (the paid call). Returns at once with the queued generation.
+
+        Waits for a free in-flight slot first; the slot is held until the job ends.
+        """
+        if not isinstance(request, VideoRequest):
+            raise InvalidRequestError(
+                "request", f"expected a VideoRequest, got {type(request).__name__}"
+            )
+        http, scheduler = self._core()
+        body = await self._wire_body(request)
+        self._check_budget()
+        token = object()
+        await self._limiter.acquire_on_behalf_of(token)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._limiter.release_on_behalf_of(token)
+
+        try:
+            submitted_at = self._clock()
+            reserved = self._estimate()
+            self._reserved_credits += reserved
+            # Once sent, the call runs to its end even if we are cancelled: the
+            # answer carries the id of a job that is being paid for.
+            with anyio.CancelScope(shield=True):
+                try:
+                    gen = await http.create(body, request)
+                finally:
+                    self._reserved_credits -= reserved
+            if gen.raw_status in ("", "None"):
+                gen = attrs.evolve(gen, status=GenerationStatus.QUEUED, raw_status="queued")
+            self._usage.submitted += 1
+            if gen.credits_used is not None:
+                self._usage.credits_used += gen.credits_used
+            logger.info("submitted generation %s (%s)", gen.id, request.model)
+            if gen.is_terminal:
+                self._count_end(gen)
+                release()
+            else:
+                scheduler.track(
+                    gen.id,
+                    kind=_kind(request),
+                    submitted_at=submitted_at,
+                    on_finish=release,
+                    first=gen,
+                )
+            return gen
+        except BaseException:
+            release()
+            raise
+
+    async def retrieve(self, generation_id: str) -> Generation:
+        """Read a job's status once (one GET, retried on transient failures)."""
+        http, _ = self._core()
+        gen_id = _check_id(generation_id)
+        self._usage.polls += 1
+        return await http.retrieve(gen_id)
+
+    async def wait(
+        self, generation_id: str | Generation, timeout: float | _Default | None = DEFAULT
+    ) -> Generation:
+        """Wait until the job is finished; the COMPLETED generation.
+
+        Raises ``GenerationFailed`` if it failed and ``GenerationTimeout`` after
+        ``timeout`` seconds (default 30 minutes; ``None`` waits without limit).
+        """
+        _, scheduler = self._core()
+        gen_id = _check_id(
+            generation_id.id if isinstance(generation_id, Generation) else generation_id
+        )
+        limit = DEFAULT_WAIT_TIMEOUT if isinstance(timeout, _Default) else timeout
+        gen = await scheduler.wait(gen_id, limit)
+        if gen.is_failed:
+            raise GenerationFailed(gen)
+        return gen
+
+    async def generate(
+        self, request: VideoRequest, timeout: float | _Default | None = DEFAULT
+    ) -> Generation:
+        """Submit and wait: the COMPLETED generation. ``timeout`` applies to the wait."""
+        gen = await self.submit(request)
+        return await self.wait(gen.id, timeout)
+
+    async def updates(self, generation_id: str | Generation) -> AsyncIterator[Generation]:
+        """Each status change of a job, ending with its terminal state (failed ones too)."""
+        _, scheduler = self._core()
+        gen_id = _check_id(
+            generation_id.id if isinstance(generation_id, Generation) else generation_id
+        )
+        async for gen in scheduler.updates(gen_id):
+            yield gen
+
+    # -- many jobs ---------------------------------------------------------------------
+
+    async def generate_many(
+        self,
+        requests: Iterable[VideoRequest] | AsyncIterable[VideoRequest],
+        *,
+        concurrency: int | None = None,
+        timeout: float | _Default | None = DEFAULT,
+    ) -> AsyncIterator[JobOutcome]:
+        """Run many jobs; yield a ``JobOutcome`` for each as it finishes.
+
+        ``requests`` is read lazily. One job's failure never stops the others. Leaving
+        the loop early stops submitting; jobs already submitted are logged with their ids.
+        """
+        self._core()
+        workers = concurrency if concurrency is not None else self._max_in_flight
+        if workers < 1:
+            raise ValueError("concurrency must be at least 1")
+        source = _numbered(requests)
+        pull = asyncio.Lock()
+        outcomes: asyncio.Queue[object] = asyncio.Queue(maxsize=workers)
+        exhausted = False
+
+        async def worker() -> None:
+            nonlocal exhausted
+            while True:
+                async with pull:
+                    if exhausted:
+                        break
+                    try:
+                        index, request = await anext(source)
+                    except StopAsyncIteration:
+                        exhausted = True
+                        break
+                    except Exception as exc:
+                        exhausted = True
+                        await outcomes.put(_SourceFailed(exc))
+                        break
+                await outcomes.put(await self._one_job(index, request, timeout))
+            await outcomes.put(_WORKER_DONE)
+
+        loop = asyncio.get_running_loop()
+        tasks = [loop.create_task(worker(), name=f"seedance-worker-{i}") for i in range(workers)]
+        try:
+            finished = 0
+            while finished < len(tasks):
+                item = await outcomes.get()
+                if item is _WORKER_DONE:
+                    finished += 1
+                elif isinstance(item, _SourceFailed):
+                    raise item.error
+                else:
+                    assert isinstance(item, JobOutcome)
+                    yield item
+        finally:
+            for task in tasks:
+                task.cancel()
+            with anyio.CancelScope(shield=True):
+                await asyncio.gather(*tasks, return_exceptions=True)
+
+    async def _one_job(
+        self, index: int, request: object, timeout: float | _Default | None
+    ) -> JobOutcome:
+        if not isinstance(request, VideoRequest):
+            error = InvalidRequestError(
+                "request", f"item {index} is a {type(request).__name__}, not a VideoRequest"
+            )
+            return JobOutcome(index=index, request=None, error=error)
+        gen: Generation | None = None
+        try:
+            gen = await self.submit(request)
+            done = await self.wait(gen.id, timeout)
+            return JobOutcome(index=index, request=request, generation=done, generation_id=done.id)
+        except Exception as exc:
+            gen_id = gen.id if gen else None
+            if isinstance(exc, GenerationFailed):
+                gen_id = exc.generation.id
+            if gen_id:
+                logger.warning("job %d (generation %s) did not complete: %s", index, gen_id, exc)
+            else:
+                logger.warning("job %d was not submitted: %s", index, exc)
+            return JobOutcome(index=index, request=request, error=exc, generation_id=gen_id)
+
+    # -- files -------------------------------------------------------------------------
+
+    async def download(
+        self,
+        generation: Generation | str,
+        path: str | os.PathLike[str],
+        *,
+        max_bytes: int = DEFAULT_MAX_DOWNLOAD_BYTES,
+    ) -> Path:
+        """Save a completed job's video to ``path`` (streamed, atomic, no key sent).
+
+        If the signed URL has expired (403/404/410), a fresh one is fetched once.
+        """
+        self._core()
+        assert self._session is not None
+        gen = generation if isinstance(generation, Generation) else await self.retrieve(generation)
+        dest = Path(path)
+        timeout = aiohttp.ClientTimeout(
+            total=None, sock_connect=DEFAULT_CONNECT_TIMEOUT, sock_read=self._request_timeout
+        )
+        for attempt in (1, 2):
+            if not gen.is_completed or not gen.video_url:
+                raise SeedanceError(
+                    f"generation {gen.id} has no video to download (status {gen.raw_status!r})"
+                )
+            try:
+                await _download.fetch_to_file(
+                    self._session, gen.video_url, dest, max_bytes=max_bytes, timeout=timeout
+                )
+                return dest
+            except APIStatusError as exc:
+                if attempt == 2 or not _download.is_expired(exc):
+                    raise
+                logger.info("video URL of %s expired; fetching a fresh one", gen.id)
+                gen = await self.retrieve(gen.id)
+        raise AssertionError("unreachable")
+
+    # -- helpers -----------------------------------------------------------------------
+
+    async def _poll_once(self, generation_id: str) -> Generation:
+        assert self._http is not None
+        self._usage.polls += 1
+        gen = await self._http.retrieve(generation_id, retry=False)
+        if gen.is_terminal:
+            self._count_end(gen)
+        return gen
+
+    def _count_end(self, gen: Generation) -> None:
+        if gen.is_completed:
+            self._usage.completed += 1
+        else:
+            self._usage.failed += 1
+
+    async def _wire_body(self, request: VideoRequest) -> dict[str, Any]:
+        first = await _images.to_url("image_url", request.image_url)
+        last = await _images.to_url("last_image_url", request.last_image_url)
+        body = _wire.request_body(request, first, last)
+        size = sum(len(v) for v in (first, last) if v) + len(request.prompt) * 4
+        if size > MAX_BODY_BYTES:
+            raise InvalidRequestError("image_url", "the request body would be over 64 MB")
+        return body
+
+    def _estimate(self) -> float:
+        done = self._usage.submitted
+        return self._usage.credits_used / done if done else 0.0
+
+    def _check_budget(self) -> None:
+        if self._budget is None:
+            return
+        spent = self._usage.credits_used + self._reserved_credits
+        estimate = self._estimate()
+        if spent + estimate > self._budget or (estimate == 0 and spent >= self._budget):
+            raise BudgetExceededError(
+                f"submitting would go over the budget of {self._budget:g} credits "
+                f"({spent:g} used, about {estimate:g} per job)",
+                budget=self._budget,
+                spent=spent,
+                estimate=estimate,
+            )
+
+
+class _SourceFailed:
+    __slots__ = ("error",)
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+_WORKER_DONE: Final = object()
+
+
+async def _numbered(
+    requests: Iterable[VideoRequest] | AsyncIterable[VideoRequest],
+) -> AsyncIterator[tuple[int, VideoRequest]]:
+    index = 0
+    if isinstance(requests, AsyncIterable):
+        async for request in requests:
+            yield index, request
+            index += 1
+    else:
+        for request in requests:
+            yield index, request
+            index += 1
+
+
+def _kind(request: VideoRequest) -> Kind:
+    return (request.model, request.resolution, request.duration)
+
+
+def _check_id(generation_id: object) -> str:
+    if not isinstance(generation_id, str) or not generation_id.strip():
+        raise InvalidRequestError("generation_id", "must be a non-empty string")
+    return generation_id
