@@ -93,7 +93,7 @@ class PollPolicy:
     """Learn real durations as jobs finish."""
     time_scale: float = attrs.field(default=1.0, validator=_positive)
     """Multiplies every duration and interval (0.1 compresses time ten-fold)."""
-    max_polls_per_second: float = attrs.field(default=10.0, validator=_positive)
+    max_polls_per_second: float = attrs.field(default=20.0, validator=_positive)
     """Ceiling on status reads per second for the whole client, in any 1-second window."""
     max_concurrent_polls: int = attrs.field(default=16, validator=attrs.validators.ge(1))
     """Status reads under way at once."""

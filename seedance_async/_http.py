@@ -167,10 +167,11 @@ class HttpCore:
         """The paid POST: never sent twice unless no job can have been created."""
         try:
             payload = await self._call("POST", CREATE_PATH, json_body=body, paid=True)
-            return parse_generation(payload)
         except SubmissionUncertainError as exc:
             exc.request = request
             raise
+        try:
+            return parse_generation(payload)
         except APIConnectionError as exc:
             # A 2xx answer we cannot read: the job was probably created.
             raise SubmissionUncertainError(

@@ -191,9 +191,11 @@ class FakeSeedanceServer:
             app.router.add_post(path, self._create)
             app.router.add_get(path, self._read)
         app.router.add_get("/files/{name}", self._file)
-        self._runner = web.AppRunner(app, access_log=None, handler_cancellation=True)
+        self._runner = web.AppRunner(
+            app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
+        )
         await self._runner.setup()
-        site = web.TCPSite(self._runner, self.host, self._port, shutdown_timeout=0.5)
+        site = web.TCPSite(self._runner, self.host, self._port)
         await site.start()
         server = site._server
         assert server is not None
