@@ -43,6 +43,7 @@ class _Tracked:
     """One generation id the scheduler is watching."""
 
     __slots__ = (
+        "checks",
         "errors",
         "id",
         "kind",
@@ -55,6 +56,7 @@ class _Tracked:
         "polls",
         "submitted_at",
         "subscribers",
+        "task",
         "token",
         "waiters",
     )
@@ -66,6 +68,8 @@ class _Tracked:
         self.last: Generation | None = None
         self.last_pending: float | None = None
         self.waiters: set[asyncio.Future[Generation]] = set()
+        self.checks: dict[asyncio.Future[Generation], float] = {}
+        """Per waiter with a deadline: when to take one last look before it gives up."""
         self.subscribers: set[asyncio.Queue[object]] = set()
         self.on_finish: Callable[[], None] | None = None
         self.token = 0
@@ -74,6 +78,7 @@ class _Tracked:
         self.errors = 0
         self.not_found = 0
         self.polling = False
+        self.task: asyncio.Task[None] | None = None
 
     def release(self) -> None:
         """Give back whatever was held for this job (the client's in-flight slot)."""
@@ -190,8 +195,10 @@ class PollScheduler:
             deadline = now + max(timeout, 0.0)
             heapq.heappush(self._deadlines, (deadline, next(self._seq), fut, gen_id, timeout))
             check = deadline - self._policy.final_check * self._policy.time_scale
-            if now < check < entry.planned_at:
-                self._push(entry, check)
+            if check > now:
+                entry.checks[fut] = check
+                if check < entry.planned_at:
+                    self._push(entry, check)
             self._wake()
         resolved = False
         try:
@@ -200,6 +207,7 @@ class PollScheduler:
             return result
         finally:
             entry.waiters.discard(fut)
+            entry.checks.pop(fut, None)
             if not resolved:
                 entry.release()  # a waiter gave up: stop holding the job's slot
             self._forget_if_unwatched(entry)
@@ -273,6 +281,7 @@ class PollScheduler:
     def _start_poll(self, entry: _Tracked) -> None:
         entry.polling = True
         task = asyncio.get_running_loop().create_task(self._poll(entry))
+        entry.task = task
         self._polls.add(task)
         task.add_done_callback(self._poll_done)
 
@@ -383,6 +392,8 @@ class PollScheduler:
         if not entry.watched and self._tracked.get(entry.id) is entry:
             del self._tracked[entry.id]
             entry.token += 1
+            if entry.task is not None and not entry.task.done():
+                entry.task.cancel()  # nobody wants the answer
 
     # -- planning ----------------------------------------------------------------------
 
@@ -397,6 +408,10 @@ class PollScheduler:
         )
 
     def _plan(self, entry: _Tracked, due: float) -> None:
+        now = self._clock()
+        for check in entry.checks.values():
+            if now < check < due:
+                due = check
         entry.token += 1
         entry.planned_at = due
         self._push(entry, due)

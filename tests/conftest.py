@@ -37,3 +37,10 @@ async def client(fake: FakeSeedanceServer) -> AsyncIterator[sa.SeedanceClient]:
 def req(prompt: str = "Mona Lisa puts on glasses with her hands.", **kw: object) -> sa.VideoRequest:
     kw.setdefault("image_url", "https://example.com/mona.jpg")
     return sa.VideoRequest(prompt=prompt, **kw)  # type: ignore[arg-type]
+
+
+def own_tasks() -> set[object]:
+    """Tasks now alive, less the fake server's own connection handlers."""
+    import asyncio
+
+    return {t for t in asyncio.all_tasks() if "RequestHandler" not in repr(t.get_coro())}

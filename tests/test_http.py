@@ -37,7 +37,9 @@ async def test_post_refusals_are_retried(fake: FakeSeedanceServer, fault: str) -
 
 
 @pytest.mark.parametrize("fault", ["500", "504", "created_then_reset", "created_then_500"])
-async def test_ambiguous_post_failures_are_not_retried(fake: FakeSeedanceServer, fault: str) -> None:
+async def test_ambiguous_post_failures_are_not_retried(
+    fake: FakeSeedanceServer, fault: str
+) -> None:
     fake.inject("post", fault)  # type: ignore[arg-type]
     request = req(prompt=f"ambiguous {fault}")
     async with _client(fake.url) as client:

@@ -58,9 +58,15 @@ def _bad_cases(tmp_path: Path) -> list[tuple[str, dict[str, Any]]]:
         ("watermark", {"watermark": 1}),
         ("model", {"model": ""}),
         ("extra", {"extra": {"prompt": "sneaky"}}),
-        ("last_image_url", {"model": "bytedance/seedance-1-0-lite-i2v", "last_image_url": "https://e.com/a.png"}),
+        (
+            "last_image_url",
+            {"model": "bytedance/seedance-1-0-lite-i2v", "last_image_url": "https://e.com/a.png"},
+        ),
         ("image_url", {"model": "bytedance/seedance-1-0-lite-i2v", "image_url": None}),
-        ("camerafixed", {"model": "bytedance/seedance-1-0-lite-t2v", "image_url": None, "camerafixed": True}),
+        (
+            "camerafixed",
+            {"model": "bytedance/seedance-1-0-lite-t2v", "image_url": None, "camerafixed": True},
+        ),
     ]
 
 
@@ -80,9 +86,9 @@ async def test_bad_inputs_raise_before_any_traffic(tmp_path: Path) -> None:
 
 
 def test_messages_name_allowed_values() -> None:
-    with pytest.raises(sa.InvalidRequestError, match=r"480p, 720p, 1080p"):
+    with pytest.raises(sa.InvalidRequestError, match="480p, 720p, 1080p"):
         req(resolution="4k")
-    with pytest.raises(sa.InvalidRequestError, match=r"5, 10"):
+    with pytest.raises(sa.InvalidRequestError, match="5, 10"):
         req(duration=7)
     with pytest.raises(sa.InvalidRequestError, match="pathlib.Path"):
         req(image_url="cat.png")
@@ -118,7 +124,9 @@ def test_wire_names_and_extra_follow_the_model_table() -> None:
 
 
 def test_unknown_model_is_validated_generically() -> None:
-    r = sa.VideoRequest(prompt="x", model="bytedance/seedance-9-ultra", resolution="1440p", duration=7)
+    r = sa.VideoRequest(
+        prompt="x", model="bytedance/seedance-9-ultra", resolution="1440p", duration=7
+    )
     assert (r.resolution, r.duration) == ("1440p", 7)
     with pytest.raises(sa.InvalidRequestError):
         sa.VideoRequest(prompt="x", model="bytedance/seedance-9-ultra", resolution="huge")
@@ -159,7 +167,9 @@ async def test_path_and_bytes_are_sent_as_data_urls(
     path = tmp_path / "first.png"
     path.write_bytes(png)
     async with sa.SeedanceClient(KEY, base_url=fake.url) as client:
-        await client.submit(sa.VideoRequest(prompt="x", image_url=path, last_image_url=img.jpeg_bytes()))
+        await client.submit(
+            sa.VideoRequest(prompt="x", image_url=path, last_image_url=img.jpeg_bytes())
+        )
     body = fake.api_requests("POST")[0].json
     assert body["image_url"] == "data:image/png;base64," + base64.b64encode(png).decode()
     assert body["last_image_url"].startswith("data:image/jpeg;base64,")

@@ -69,13 +69,13 @@ def test_completed_payload_with_usage_and_unknown_keys() -> None:
 
 
 def test_tokens_used_from_older_schemas() -> None:
-    gen = _wire.parse_generation({"id": "a", "status": "queued", "meta": {"usage": {"tokens_used": 5}}})
+    gen = _wire.parse_generation(
+        {"id": "a", "status": "queued", "meta": {"usage": {"tokens_used": 5}}}
+    )
     assert gen.credits_used == 5
 
 
-@pytest.mark.parametrize(
-    "url", ["javascript:alert(1)", "file:///etc/passwd", 42, None]
-)
+@pytest.mark.parametrize("url", ["javascript:alert(1)", "file:///etc/passwd", 42, None])
 def test_video_url_must_be_http(url: object) -> None:
     gen = _wire.parse_generation({"id": "a", "status": "completed", "video": {"url": url}})
     assert gen.video_url is None
@@ -113,17 +113,29 @@ def test_unusable_payloads_raise_connection_error(payload: Any) -> None:
     ("body", "message"),
     [
         (
-            {"requestId": "r-1", "statusCode": 401, "timestamp": "t", "path": "/v2", "message": "Unauthorized"},
+            {
+                "requestId": "r-1",
+                "statusCode": 401,
+                "timestamp": "t",
+                "path": "/v2",
+                "message": "Unauthorized",
+            },
             "Unauthorized",
         ),
-        ({"title": "Forbidden", "status": 403, "message": "You've run out of funds"}, "You've run out of funds"),
+        (
+            {"title": "Forbidden", "status": 403, "message": "You've run out of funds"},
+            "You've run out of funds",
+        ),
         ({"error": {"name": "BadRequest", "message": "prompt required"}}, "prompt required"),
         ({"error": {"detail": [{"loc": ["body", "x"], "msg": "bad x"}]}}, "body.x: bad x"),
         ({"detail": "Not Found"}, "Not Found"),
         ({"detail": [{"msg": "a"}, {"msg": "b"}]}, "a; b"),
         ({"message": ["one", "two"]}, "one; two"),
         (
-            {"message": "Body validation error!", "detail": [{"loc": ["body", "duration"], "msg": "bad"}]},
+            {
+                "message": "Body validation error!",
+                "detail": [{"loc": ["body", "duration"], "msg": "bad"}],
+            },
             "Body validation error! (body.duration: bad)",
         ),
         ({"title": "Forbidden"}, "Forbidden"),
