@@ -90,7 +90,7 @@ def test_messages_name_allowed_values() -> None:
         req(resolution="4k")
     with pytest.raises(sa.InvalidRequestError, match="5, 10"):
         req(duration=7)
-    with pytest.raises(sa.InvalidRequestError, match="pathlib.Path"):
+    with pytest.raises(sa.InvalidRequestError, match=r"pathlib\.Path"):
         req(image_url="cat.png")
 
 
