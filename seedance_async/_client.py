@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import enum
 import ipaddress
 import logging
@@ -137,6 +138,9 @@ class SeedanceClient:
         self._http: HttpCore | None = None
         self._scheduler: PollScheduler | None = None
         self._reserved_credits = 0.0
+        self._priced = 0
+        self._uncharged: set[str] = set()
+        self._first_price = asyncio.Lock()
 
     def __repr__(self) -> str:
         return (
@@ -238,6 +242,7 @@ class SeedanceClient:
         token = object()
         await self._limiter.acquire_on_behalf_of(token)
         released = False
+        charged = False
 
         def release() -> None:
             nonlocal released
@@ -246,26 +251,32 @@ class SeedanceClient:
                 self._limiter.release_on_behalf_of(token)
 
         try:
-            submitted_at = self._clock()
-            reserved = self._estimate()
-            self._reserved_credits += reserved
-            # Once sent, the call runs to its end even if we are cancelled: the
-            # answer carries the id of a job that is being paid for.
-            with anyio.CancelScope(shield=True):
-                try:
-                    gen = await http.create(body, request)
-                finally:
-                    self._reserved_credits -= reserved
+            async with self._price_known:
+                self._check_budget()
+                submitted_at = self._clock()
+                reserved = self._estimate()
+                self._reserved_credits += reserved
+                # Once sent, the call runs to its end even if we are cancelled: the
+                # answer carries the id of a job that is being paid for.
+                with anyio.CancelScope(shield=True):
+                    try:
+                        gen = await http.create(body, request)
+                    finally:
+                        self._reserved_credits -= reserved
             if gen.raw_status in ("", "None"):
                 gen = attrs.evolve(gen, status=GenerationStatus.QUEUED, raw_status="queued")
             self._usage.submitted += 1
             if gen.credits_used is not None:
                 self._usage.credits_used += gen.credits_used
+                self._priced += 1
+                charged = True
             logger.info("submitted generation %s (%s)", gen.id, request.model)
             if gen.is_terminal:
                 self._count_end(gen)
                 release()
             else:
+                if not charged:
+                    self._uncharged.add(gen.id)
                 scheduler.track(
                     gen.id,
                     kind=_kind(request),
@@ -450,6 +461,11 @@ class SeedanceClient:
         return gen
 
     def _count_end(self, gen: Generation) -> None:
+        if gen.id in self._uncharged:
+            self._uncharged.discard(gen.id)
+            if gen.credits_used is not None:  # the create answer did not say; this does
+                self._usage.credits_used += gen.credits_used
+                self._priced += 1
         if gen.is_completed:
             self._usage.completed += 1
         else:
@@ -464,9 +480,16 @@ class SeedanceClient:
             raise InvalidRequestError("image_url", "the request body would be over 64 MB")
         return body
 
+    @property
+    def _price_known(self) -> contextlib.AbstractAsyncContextManager[object]:
+        """With a budget and no price seen yet, one submission at a time: the first
+        answers tell what a job costs before several are paid for blind."""
+        if self._budget is None or self._priced:
+            return contextlib.nullcontext()
+        return self._first_price
+
     def _estimate(self) -> float:
-        done = self._usage.submitted
-        return self._usage.credits_used / done if done else 0.0
+        return self._usage.credits_used / self._priced if self._priced else 0.0
 
     def _check_budget(self) -> None:
         if self._budget is None:

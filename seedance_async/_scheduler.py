@@ -322,7 +322,8 @@ class PollScheduler:
         self._rate_limit_streak += 1
         pause = exc.retry_after
         if pause is None:
-            pause = min(self._policy.error_backoff_cap, 2.0**self._rate_limit_streak)
+            pause = 2.0**self._rate_limit_streak * self._policy.time_scale
+        pause = min(pause, self._policy.error_backoff_cap)
         until = self._clock() + pause
         if until > self._paused_until:
             self._paused_until = until

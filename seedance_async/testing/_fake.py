@@ -15,7 +15,7 @@ import random
 import string
 import time
 import uuid
-from collections import deque
+from collections import Counter, deque
 from collections.abc import Callable, Mapping
 from datetime import UTC, datetime
 from importlib import resources
@@ -167,6 +167,8 @@ class FakeSeedanceServer:
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[RecordedRequest] = []
         self.url_version = 1
+        self.faults_served: dict[Endpoint, Counter[str]] = {"get": Counter(), "post": Counter()}
+        """How many of each fault were served, per endpoint."""
         self._port = port
         self._rng = random.Random(seed)
         self._clock = clock or time.monotonic
@@ -336,9 +338,13 @@ class FakeSeedanceServer:
 
     def _next_fault(self, endpoint: Endpoint) -> FaultKind | None:
         if self._injected[endpoint]:
-            return self._injected[endpoint].popleft()
-        faults = self.get_faults if endpoint == "get" else self.post_faults
-        return faults.draw(self._rng)
+            fault: FaultKind | None = self._injected[endpoint].popleft()
+        else:
+            faults = self.get_faults if endpoint == "get" else self.post_faults
+            fault = faults.draw(self._rng)
+        if fault is not None:
+            self.faults_served[endpoint][fault] += 1
+        return fault
 
     async def _fault_response(self, request: web.Request, fault: FaultKind) -> web.StreamResponse:
         if fault == "429":
