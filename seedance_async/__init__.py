@@ -29,6 +29,7 @@ from ._errors import (
     ServerError,
     SubmissionUncertainError,
 )
+from ._journal import Journal, JournalEntry, JournalError
 from ._models import (
     Generation,
     GenerationError,
@@ -55,6 +56,9 @@ __all__ = [
     "InsufficientCreditsError",
     "InvalidRequestError",
     "JobOutcome",
+    "Journal",
+    "JournalEntry",
+    "JournalError",
     "NotFoundError",
     "PermissionDeniedError",
     "PollPolicy",

@@ -9,7 +9,8 @@ import ipaddress
 import logging
 import os
 import time
-from collections.abc import AsyncIterable, AsyncIterator, Iterable
+import uuid
+from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -37,8 +38,10 @@ from ._errors import (
     GenerationFailed,
     InvalidRequestError,
     SeedanceError,
+    SubmissionUncertainError,
 )
 from ._http import HttpCore
+from ._journal import Journal, JournalEntry, request_key
 from ._models import Generation, GenerationStatus, JobOutcome, Usage, VideoRequest
 from ._scheduler import Clock, PollScheduler, Sleep
 from ._timing import Kind
@@ -101,6 +104,7 @@ class SeedanceClient:
         request_timeout: float = DEFAULT_REQUEST_TIMEOUT,
         budget_credits: float | None = None,
         allow_insecure_http: bool = False,
+        journal: Journal | None = None,
         clock: Clock | None = None,
         sleep: Sleep | None = None,
     ) -> None:
@@ -141,6 +145,8 @@ class SeedanceClient:
         self._priced = 0
         self._uncharged: set[str] = set()
         self._first_price = asyncio.Lock()
+        self._journal = journal
+        self._opened_journals: list[Journal] = []
 
     def __repr__(self) -> str:
         return (
@@ -196,6 +202,8 @@ class SeedanceClient:
                 await self._scheduler.close()
             if self._session is not None and self._borrowed is None:
                 await self._session.close()
+            for journal in self._opened_journals:
+                await journal.close()
 
     close = aclose
 
@@ -231,25 +239,25 @@ class SeedanceClient:
         """Create one job (the paid call). Returns at once with the queued generation.
 
         Waits for a free in-flight slot first; the slot is held until the job ends.
+        With a journal, the attempt is on disk before the POST and the id right after.
         """
+        journal = await self._journal_for(None)
+        key = None
+        if journal is not None:
+            key = request.key or f"{await request_key(request)}@{uuid.uuid4().hex[:12]}"
+        return await self._submit(request, journal, key)
+
+    async def _submit(
+        self, request: VideoRequest, journal: Journal | None, key: str | None
+    ) -> Generation:
         if not isinstance(request, VideoRequest):
             raise InvalidRequestError(
                 "request", f"expected a VideoRequest, got {type(request).__name__}"
             )
-        http, scheduler = self._core()
+        http, _ = self._core()
         body = await self._wire_body(request)
         self._check_budget()
-        token = object()
-        await self._limiter.acquire_on_behalf_of(token)
-        released = False
-        charged = False
-
-        def release() -> None:
-            nonlocal released
-            if not released:
-                released = True
-                self._limiter.release_on_behalf_of(token)
-
+        slot = await self._take_slot()
         try:
             async with self._price_known:
                 self._check_budget()
@@ -260,33 +268,94 @@ class SeedanceClient:
                 # answer carries the id of a job that is being paid for.
                 with anyio.CancelScope(shield=True):
                     try:
-                        gen = await http.create(body, request)
+                        if journal and key:
+                            await journal.submitting(key, request)
+                        gen = await self._create(http, body, request, journal, key)
                     finally:
                         self._reserved_credits -= reserved
-            if gen.raw_status in ("", "None"):
-                gen = attrs.evolve(gen, status=GenerationStatus.QUEUED, raw_status="queued")
             self._usage.submitted += 1
+            charged = gen.credits_used is not None
             if gen.credits_used is not None:
                 self._usage.credits_used += gen.credits_used
                 self._priced += 1
-                charged = True
             logger.info("submitted generation %s (%s)", gen.id, request.model)
             if gen.is_terminal:
                 self._count_end(gen)
-                release()
+                slot()
+                if journal:
+                    await journal.finished(gen)
             else:
                 if not charged:
                     self._uncharged.add(gen.id)
-                scheduler.track(
-                    gen.id,
-                    kind=_kind(request),
-                    submitted_at=submitted_at,
-                    on_finish=release,
-                    first=gen,
-                )
+                self._track(gen.id, request, slot, submitted_at=submitted_at, first=gen)
             return gen
         except BaseException:
-            release()
+            slot()
+            raise
+
+    async def _create(
+        self,
+        http: HttpCore,
+        body: dict[str, Any],
+        request: VideoRequest,
+        journal: Journal | None,
+        key: str | None,
+    ) -> Generation:
+        try:
+            gen = await http.create(body, request)
+        except SubmissionUncertainError as exc:
+            if journal and key:
+                await journal.uncertain(key, str(exc))
+            raise
+        except BaseException:
+            if journal and key:  # refused before a job could exist
+                await journal.not_submitted(key)
+            raise
+        if gen.raw_status in ("", "None"):
+            gen = attrs.evolve(gen, status=GenerationStatus.QUEUED, raw_status="queued")
+        if journal and key:
+            await journal.submitted(key, gen)
+        return gen
+
+    async def _take_slot(self) -> Callable[[], None]:
+        """Take an in-flight slot; the returned function gives it back (once)."""
+        token = object()
+        await self._limiter.acquire_on_behalf_of(token)
+        released = False
+
+        def release() -> None:
+            nonlocal released
+            if not released:
+                released = True
+                self._limiter.release_on_behalf_of(token)
+
+        return release
+
+    def _track(
+        self,
+        gen_id: str,
+        request: VideoRequest | None,
+        slot: Callable[[], None],
+        *,
+        submitted_at: float | None = None,
+        first: Generation | None = None,
+    ) -> None:
+        _, scheduler = self._core()
+        scheduler.track(
+            gen_id,
+            kind=_kind(request) if request else None,
+            submitted_at=submitted_at,
+            on_finish=slot,
+            first=first,
+        )
+
+    async def _attach(self, gen_id: str, request: VideoRequest) -> None:
+        """Watch a job submitted earlier (by a previous run), holding an in-flight slot."""
+        slot = await self._take_slot()
+        try:
+            self._track(gen_id, request, slot)
+        except BaseException:
+            slot()
             raise
 
     async def retrieve(self, generation_id: str) -> Generation:
@@ -304,12 +373,20 @@ class SeedanceClient:
         Raises ``GenerationFailed`` if it failed and ``GenerationTimeout`` after
         ``timeout`` seconds (default 30 minutes; ``None`` waits without limit).
         """
-        _, scheduler = self._core()
         gen_id = _check_id(
             generation_id.id if isinstance(generation_id, Generation) else generation_id
         )
+        return await self._wait(gen_id, timeout, await self._journal_for(None))
+
+    async def _wait(
+        self, gen_id: str, timeout: float | _Default | None, journal: Journal | None
+    ) -> Generation:
+        _, scheduler = self._core()
         limit = DEFAULT_WAIT_TIMEOUT if isinstance(timeout, _Default) else timeout
         gen = await scheduler.wait(gen_id, limit)
+        if journal is not None:
+            with anyio.CancelScope(shield=True):
+                await journal.finished(gen)
         if gen.is_failed:
             raise GenerationFailed(gen)
         return gen
@@ -338,13 +415,22 @@ class SeedanceClient:
         *,
         concurrency: int | None = None,
         timeout: float | _Default | None = DEFAULT,
+        journal: Journal | None = None,
+        resubmit_uncertain: bool = False,
     ) -> AsyncIterator[JobOutcome]:
         """Run many jobs; yield a ``JobOutcome`` for each as it finishes.
 
         ``requests`` is read lazily. One job's failure never stops the others. Leaving
         the loop early stops submitting; jobs already submitted are logged with their ids.
+
+        With a ``journal`` (or the client's), a rerun of the same input resumes: finished
+        jobs are reported without a request, submitted ones are waited on by id, and jobs
+        whose create call may have gone out without an id recorded are reported as
+        ``SubmissionUncertainError`` unless ``resubmit_uncertain`` is true.
         """
         self._core()
+        book = await self._journal_for(journal)
+        keys = _BatchKeys()
         workers = concurrency if concurrency is not None else self._max_in_flight
         if workers < 1:
             raise ValueError("concurrency must be at least 1")
@@ -368,7 +454,10 @@ class SeedanceClient:
                         exhausted = True
                         await outcomes.put(_SourceFailed(exc))
                         break
-                await outcomes.put(await self._one_job(index, request, timeout))
+                outcome = await self._one_job(
+                    index, request, timeout, book, keys, resubmit_uncertain
+                )
+                await outcomes.put(outcome)
             await outcomes.put(_WORKER_DONE)
 
         loop = asyncio.get_running_loop()
@@ -391,27 +480,67 @@ class SeedanceClient:
                 await asyncio.gather(*tasks, return_exceptions=True)
 
     async def _one_job(
-        self, index: int, request: object, timeout: float | _Default | None
+        self,
+        index: int,
+        request: object,
+        timeout: float | _Default | None,
+        journal: Journal | None,
+        keys: _BatchKeys,
+        resubmit_uncertain: bool,
     ) -> JobOutcome:
         if not isinstance(request, VideoRequest):
             error = InvalidRequestError(
                 "request", f"item {index} is a {type(request).__name__}, not a VideoRequest"
             )
             return JobOutcome(index=index, request=None, error=error)
-        gen: Generation | None = None
+        gen_id: str | None = None
+        key: str | None = None
         try:
-            gen = await self.submit(request)
-            done = await self.wait(gen.id, timeout)
-            return JobOutcome(index=index, request=request, generation=done, generation_id=done.id)
+            if journal is not None:
+                key = await keys.key(request)
+                entry = await journal.get(key)
+                if entry is not None and not (
+                    resubmit_uncertain and entry.state in ("submitting", "uncertain")
+                ):
+                    gen_id = entry.generation_id
+                    done = await self._resume(entry, request, timeout, journal)
+                    return JobOutcome(index, request, done, None, done.id, key)
+            gen = await self._submit(request, journal, key)
+            gen_id = gen.id
+            done = await self._wait(gen.id, timeout, journal)
+            return JobOutcome(index, request, done, None, done.id, key)
         except Exception as exc:
-            gen_id = gen.id if gen else None
             if isinstance(exc, GenerationFailed):
                 gen_id = exc.generation.id
             if gen_id:
                 logger.warning("job %d (generation %s) did not complete: %s", index, gen_id, exc)
             else:
                 logger.warning("job %d was not submitted: %s", index, exc)
-            return JobOutcome(index=index, request=request, error=exc, generation_id=gen_id)
+            return JobOutcome(index, request, None, exc, gen_id, key)
+
+    async def _resume(
+        self,
+        entry: JournalEntry,
+        request: VideoRequest,
+        timeout: float | _Default | None,
+        journal: Journal,
+    ) -> Generation:
+        """A job the journal already knows: report it, or wait on it, never pay again."""
+        finished = entry.generation()
+        if finished is not None:
+            if finished.is_failed:
+                raise GenerationFailed(finished)
+            return finished
+        if entry.state == "submitted" and entry.generation_id:
+            logger.info("re-attaching to generation %s (%s)", entry.generation_id, entry.key)
+            await self._attach(entry.generation_id, request)
+            return await self._wait(entry.generation_id, timeout, journal)
+        raise SubmissionUncertainError(
+            f"job {entry.key}: an earlier run sent its create call but recorded no id "
+            "(it may exist and be billed); not sending it again. Pass "
+            "resubmit_uncertain=True to pay for it again.",
+            request=request,
+        )
 
     # -- files -------------------------------------------------------------------------
 
@@ -488,6 +617,13 @@ class SeedanceClient:
             return contextlib.nullcontext()
         return self._first_price
 
+    async def _journal_for(self, explicit: Journal | None) -> Journal | None:
+        journal = explicit or self._journal
+        if journal is not None and not journal.is_open:
+            await journal.open()
+            self._opened_journals.append(journal)
+        return journal
+
     def _estimate(self) -> float:
         return self._usage.credits_used / self._priced if self._priced else 0.0
 
@@ -504,6 +640,24 @@ class SeedanceClient:
                 spent=spent,
                 estimate=estimate,
             )
+
+
+class _BatchKeys:
+    """Journal keys for one batch: ``request.key``, or the request's hash with a count
+    for repeats (identical requests in one input are distinct jobs)."""
+
+    __slots__ = ("_seen",)
+
+    def __init__(self) -> None:
+        self._seen: dict[str, int] = {}
+
+    async def key(self, request: VideoRequest) -> str:
+        if request.key:
+            return request.key
+        digest = await request_key(request)
+        count = self._seen.get(digest, 0) + 1
+        self._seen[digest] = count
+        return digest if count == 1 else f"{digest}#{count}"
 
 
 class _SourceFailed:

@@ -260,6 +260,8 @@ class JobOutcome:
     ``SubmissionUncertainError``, an ``APIError``, ``BudgetExceededError``..."""
     generation_id: str | None = None
     """The id, whenever a job was created, even if it then failed or timed out."""
+    key: str | None = None
+    """The job's journal key, when a journal was used."""
 
     @property
     def ok(self) -> bool:
