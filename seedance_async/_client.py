@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
 from typing import Any, Final
 
@@ -398,7 +398,7 @@ class SeedanceClient:
         gen = await self.submit(request)
         return await self.wait(gen.id, timeout)
 
-    async def updates(self, generation_id: str | Generation) -> AsyncIterator[Generation]:
+    async def updates(self, generation_id: str | Generation) -> AsyncGenerator[Generation, None]:
         """Each status change of a job, ending with its terminal state (failed ones too)."""
         _, scheduler = self._core()
         gen_id = _check_id(
@@ -417,7 +417,7 @@ class SeedanceClient:
         timeout: float | _Default | None = DEFAULT,
         journal: Journal | None = None,
         resubmit_uncertain: bool = False,
-    ) -> AsyncIterator[JobOutcome]:
+    ) -> AsyncGenerator[JobOutcome, None]:
         """Run many jobs; yield a ``JobOutcome`` for each as it finishes.
 
         ``requests`` is read lazily. One job's failure never stops the others. Leaving

@@ -63,15 +63,19 @@ class PollPolicy:
     ``window_interval`` of it until ``window_end``, then with growing gaps. The expected
     duration starts from the vendor's published times and is learned per
     (model, resolution, duration) as jobs finish. While a kind of job has no learned
-    timing yet, the early checks grow geometrically (``probe_growth``), so a server
+    timing yet, its first jobs' early checks grow geometrically (``probe_growth``), so a server
     much faster than the prior is noticed. All durations are multiplied by
-    ``time_scale`` (benchmarks compress time with it).
+    ``time_scale`` (benchmarks compress time with it). Only the first ``scouts`` jobs
+    of an unlearned kind probe; the others wait for what the scouts learn.
     """
 
     first_poll: float = attrs.field(default=2.0, validator=_positive)
     """Seconds after submission of the first check."""
-    probe_growth: float = attrs.field(default=3.0, validator=attrs.validators.gt(1.0))
+    probe_growth: float = attrs.field(default=4.0, validator=attrs.validators.gt(1.0))
     """Growth of early checks while a kind of job has no learned timing."""
+    scouts: int = attrs.field(default=3, validator=attrs.validators.ge(0))
+    """Jobs of a not-yet-learned kind that probe early; the rest trust the prior until
+    the scouts report (then they are moved to the learned timing)."""
     early_check_when_learned: bool = False
     """Keep the early check for kinds of job whose timing is learned."""
     window_start: float = attrs.field(default=0.85, validator=_positive)

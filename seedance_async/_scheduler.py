@@ -54,6 +54,7 @@ class _Tracked:
         "planned_at",
         "polling",
         "polls",
+        "scout",
         "submitted_at",
         "subscribers",
         "task",
@@ -78,6 +79,7 @@ class _Tracked:
         self.errors = 0
         self.not_found = 0
         self.polling = False
+        self.scout = True
         self.task: asyncio.Task[None] | None = None
 
     def release(self) -> None:
@@ -175,6 +177,7 @@ class PollScheduler:
             now = self._clock()
             entry = _Tracked(gen_id, kind, now if submitted_at is None else submitted_at)
             entry.last = first
+            entry.scout = self._learner.take_scout(kind)
             self._tracked[gen_id] = entry
             if submitted_at is None and kind is None:
                 self._plan(entry, now)  # an id we know nothing about: look now
@@ -403,7 +406,8 @@ class PollScheduler:
             self._policy,
             elapsed=now - entry.submitted_at,
             expected=self._learner.expected(entry.kind),
-            learned=self._learner.is_learned(entry.kind),
+            learned=not entry.scout or self._learner.is_learned(entry.kind),
+            spread=self._learner.spread(entry.kind),
             polls=entry.polls,
             rng=self._rng,
         )

@@ -16,17 +16,21 @@ Kind = tuple[str, str, int]
 """(model, resolution, duration): jobs of one kind take about as long as each other."""
 
 _MIN_ALPHA: Final = 0.1
+_SPREAD_ALPHA: Final = 0.2
+_FIRST_SPREAD: Final = 0.1
 _RESCHEDULE_DROP: Final = 0.6
 
 
 class Learner:
     """Expected durations per kind of job: the vendor's prior, then what was observed."""
 
-    __slots__ = ("_learned", "_policy", "_ratio", "_ratio_n")
+    __slots__ = ("_learned", "_policy", "_ratio", "_ratio_n", "_scouts")
 
     def __init__(self, policy: PollPolicy) -> None:
         self._policy = policy
-        self._learned: dict[Kind, tuple[float, int]] = {}
+        self._learned: dict[Kind, tuple[float, int, float]] = {}
+        """Per kind: (expected seconds, observations, mean absolute deviation)."""
+        self._scouts: dict[Kind, int] = {}
         self._ratio = 1.0
         self._ratio_n = 0
 
@@ -50,8 +54,28 @@ class Learner:
             return self._learned[kind][0]
         return self.prior(kind) * self._ratio
 
+    def spread(self, kind: Kind | None) -> float | None:
+        """Typical deviation from the expected duration, as a share of it (learned kinds)."""
+        if kind is None or kind not in self._learned:
+            return None
+        estimate, n, deviation = self._learned[kind]
+        return deviation / estimate if n > 1 and estimate > 0 else None
+
     def is_learned(self, kind: Kind | None) -> bool:
         return kind is not None and kind in self._learned
+
+    def take_scout(self, kind: Kind | None) -> bool:
+        """Whether a new job of ``kind`` should probe early: only the first few jobs of
+        a kind with no learned timing do (jobs of unknown kind always do)."""
+        if kind is None:
+            return True
+        if kind in self._learned:
+            return False
+        taken = self._scouts.get(kind, 0)
+        if taken >= self._policy.scouts:
+            return False
+        self._scouts[kind] = taken + 1
+        return True
 
     def observe(self, kind: Kind, sample: float) -> bool:
         """Record one observed duration; True when the estimate dropped sharply (callers
@@ -59,11 +83,13 @@ class Learner:
         if not self._policy.learn or sample <= 0:
             return False
         old = self.expected(kind)
-        estimate, n = self._learned.get(kind, (old, 0))
+        estimate, n, deviation = self._learned.get(kind, (old, 0, _FIRST_SPREAD * sample))
         n += 1
         alpha = max(1.0 / n, _MIN_ALPHA)
+        if n > 1:
+            deviation += max(alpha, _SPREAD_ALPHA) * (abs(sample - estimate) - deviation)
         estimate += alpha * (sample - estimate)
-        self._learned[kind] = (estimate, n)
+        self._learned[kind] = (estimate, n, deviation)
         self._ratio_n += 1
         self._ratio += max(1.0 / self._ratio_n, _MIN_ALPHA) * (
             sample / self.prior(kind) - self._ratio
@@ -90,14 +116,22 @@ def next_delay(
     learned: bool,
     polls: int,
     rng: random.Random,
+    spread: float | None = None,
 ) -> float:
-    """Seconds from now until the next check of a job ``elapsed`` seconds old."""
+    """Seconds from now until the next check of a job ``elapsed`` seconds old.
+
+    With a learned ``spread`` (typical deviation as a share of ``expected``), the dense
+    window starts 1.5 spreads before the expected finish instead of at ``window_start``.
+    """
     scale = policy.time_scale
     floor = policy.min_interval * scale
-    window_start = policy.window_start * expected
+    start_share = policy.window_start
+    if spread is not None:
+        start_share = min(max(1.0 - 1.5 * spread, 0.5), 0.95)
+    window_start = start_share * expected
     window_end = policy.window_end * expected
     step = max(floor, policy.window_interval * expected)
-    if elapsed < window_start:
+    if elapsed < window_start - floor / 2:
         probing = not learned or (policy.early_check_when_learned and polls == 0)
         first = policy.first_poll * scale
         if probing and elapsed < first:

@@ -63,10 +63,10 @@ async def test_poll_schedule_of_one_job_with_the_vendor_prior(clock: FakeClock) 
     waiter = asyncio.ensure_future(sched.wait("a", timeout=None))
     await clock.run_until(waiter.done, step=0.5)
     times = [t for t, _ in backend.reads]
-    # probes at 2, 6, 18 s (nothing learned yet), then dense from 0.85 x 56 s
-    assert times[:3] == [2.0, 6.0, 18.0]
-    assert times[3] == pytest.approx(47.6, abs=0.5)
-    assert all(b - a == pytest.approx(4.48, abs=0.5) for a, b in itertools.pairwise(times[3:]))
+    # probes at 2 and 8 s (nothing learned yet), then dense from 0.85 x 56 s
+    assert times[:2] == [2.0, 8.0]
+    assert times[2] == pytest.approx(47.6, abs=0.5)
+    assert all(b - a == pytest.approx(4.48, abs=0.5) for a, b in itertools.pairwise(times[2:]))
     assert waiter.result().is_completed
     assert times[-1] - 55.0 < 0.08 * 56 + 0.5  # known within one dense step
     await sched.close()
@@ -83,8 +83,8 @@ async def test_learned_timing_skips_probes_and_polls_about_twice(clock: FakeCloc
         waiter = asyncio.ensure_future(sched.wait(gid, timeout=None))
         await clock.run_until(waiter.done, step=0.25)
     per_job = Counter(g for _, g in backend.reads)
-    assert per_job["j0"] >= 4  # learning: probes, then the (wrong) prior's window
-    assert all(per_job[f"j{i}"] <= 3 for i in range(2, 6)), per_job
+    assert per_job["j0"] >= 3  # learning: probes, then the (wrong) prior's window
+    assert all(per_job[f"j{i}"] <= 3 for i in range(3, 6)), per_job
     assert sched.learner.expected(KIND) == pytest.approx(30.0, rel=0.1)
     await sched.close()
 
@@ -298,3 +298,17 @@ def test_next_delay_phases() -> None:
     assert delay(0.0, learned=True, polls=0) == 85.0
     assert delay(90.0, learned=True) == 8.0
     assert delay(200.0, learned=True) == 30.0  # capped by max_interval
+
+
+async def test_only_scouts_probe_then_everyone_moves_to_what_they_learned(clock: FakeClock) -> None:
+    backend = Backend(clock)
+    sched = make(clock, backend)
+    for i in range(10):
+        backend.finish[f"s{i}"] = 5.0
+        sched.track(f"s{i}", kind=KIND, submitted_at=0.0, on_finish=lambda: None)
+    await clock.run_until(lambda: sched.tracked_count == 0, step=0.25, limit=120)
+    early = Counter(g for t, g in backend.reads if t < 5.0)
+    assert set(early) == {"s0", "s1", "s2"}  # three scouts probe: 2 s, then 8 s
+    assert clock.now() < 14.0  # the rest were moved up once the scouts reported
+    assert len(backend.reads) <= 3 * 3 + 7 * 2
+    await sched.close()

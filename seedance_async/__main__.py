@@ -1,0 +1,3 @@
+from seedance_async.cli import main
+
+main()
