@@ -156,7 +156,8 @@ async def test_ctrl_c_keeps_the_journal_and_prints_the_resume_command(tmp_path: 
     jobs.write_text(json.dumps({"prompt": "long one"}) + "\n")
     async with FakeSeedanceServer(processing_time=30) as fake:
         proc = await asyncio.create_subprocess_exec(
-            sys.executable, "-m", "seedance_async", *fast(fake), "batch", str(jobs), "--out", str(tmp_path),
+            sys.executable, "-m", "seedance_async", *fast(fake),
+            "batch", str(jobs), "--out", str(tmp_path),
             stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE,
             env={**os.environ, "AIMLAPI_API_KEY": KEY},
         )  # fmt: skip
