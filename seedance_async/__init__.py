@@ -5,7 +5,7 @@ It never pays twice, never loses a job id, never hangs, and never leaks your key
 
 from __future__ import annotations
 
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from ._client import SeedanceClient
 from ._config import PollPolicy, RetryPolicy
@@ -29,7 +29,6 @@ from ._errors import (
     ServerError,
     SubmissionUncertainError,
 )
-from ._journal import Journal, JournalEntry, JournalError
 from ._models import (
     Generation,
     GenerationError,
@@ -38,6 +37,11 @@ from ._models import (
     Usage,
     VideoRequest,
 )
+
+if TYPE_CHECKING:
+    from ._journal import Journal, JournalEntry, JournalError
+
+_LAZY = {"Journal", "JournalEntry", "JournalError"}  # sqlite3 loads only when used
 
 __all__ = [
     "APIConnectionError",
@@ -74,6 +78,10 @@ __all__ = [
 
 
 def __getattr__(name: str) -> Any:
+    if name in _LAZY:
+        from . import _journal
+
+        return getattr(_journal, name)
     if name == "__version__":
         from importlib.metadata import PackageNotFoundError, version
 

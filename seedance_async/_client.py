@@ -12,7 +12,7 @@ import time
 import uuid
 from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
 from pathlib import Path
-from typing import Any, Final
+from typing import TYPE_CHECKING, Any, Final
 
 import aiohttp
 import anyio
@@ -41,10 +41,12 @@ from ._errors import (
     SubmissionUncertainError,
 )
 from ._http import HttpCore
-from ._journal import Journal, JournalEntry, request_key
 from ._models import Generation, GenerationStatus, JobOutcome, Usage, VideoRequest
 from ._scheduler import Clock, PollScheduler, Sleep
 from ._timing import Kind
+
+if TYPE_CHECKING:
+    from ._journal import Journal, JournalEntry
 
 logger: Final = logging.getLogger("seedance_async")
 
@@ -244,6 +246,8 @@ class SeedanceClient:
         journal = await self._journal_for(None)
         key = None
         if journal is not None:
+            from ._journal import request_key
+
             key = request.key or f"{await request_key(request)}@{uuid.uuid4().hex[:12]}"
         return await self._submit(request, journal, key)
 
@@ -654,6 +658,8 @@ class _BatchKeys:
     async def key(self, request: VideoRequest) -> str:
         if request.key:
             return request.key
+        from ._journal import request_key
+
         digest = await request_key(request)
         count = self._seen.get(digest, 0) + 1
         self._seen[digest] = count

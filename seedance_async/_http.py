@@ -124,6 +124,7 @@ class HttpCore:
     __slots__ = (
         "_api_key",
         "_base",
+        "_endpoints",
         "_random",
         "_retry",
         "_session",
@@ -148,6 +149,7 @@ class HttpCore:
     ) -> None:
         self._session = session
         self._base = base_url
+        self._endpoints: dict[str, yarl.URL] = {}
         self._api_key = api_key
         self._retry = retry
         self._timeout = timeout
@@ -240,7 +242,9 @@ class HttpCore:
         params: Mapping[str, str] | None,
         json_body: Mapping[str, Any] | None,
     ) -> Any:
-        url = self._base.with_path(self._base.path.rstrip("/") + path)
+        url = self._endpoints.get(path)
+        if url is None:
+            url = self._endpoints[path] = self._base.with_path(self._base.path.rstrip("/") + path)
         if params:
             url = url.with_query(params)
         shown = str(url)
@@ -301,6 +305,8 @@ async def _read_capped(resp: aiohttp.ClientResponse, url: str) -> bytes:
     length = resp.content_length
     if length is not None and length > MAX_RESPONSE_BYTES:
         raise APIConnectionError(f"answer of {length} bytes is too large", url=url)
+    if length is not None:
+        return await resp.read()
     chunks: list[bytes] = []
     total = 0
     async for chunk in resp.content.iter_any():

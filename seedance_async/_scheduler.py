@@ -11,6 +11,7 @@ import asyncio
 import heapq
 import itertools
 import logging
+import math
 import random
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Final
@@ -120,6 +121,8 @@ class PollScheduler:
         self._paused_until = 0.0
         self._rate_limit_streak = 0
         self._sleeping: anyio.CancelScope | None = None
+        self._sleep_until = math.inf
+        self._slot_blocked = False
         self._task: asyncio.Task[None] | None = None
         self._closed = False
 
@@ -197,12 +200,12 @@ class PollScheduler:
             now = self._clock()
             deadline = now + max(timeout, 0.0)
             heapq.heappush(self._deadlines, (deadline, next(self._seq), fut, gen_id, timeout))
+            self._wake(deadline)
             check = deadline - self._policy.final_check * self._policy.time_scale
             if check > now:
                 entry.checks[fut] = check
                 if check < entry.planned_at:
                     self._push(entry, check)
-            self._wake()
         resolved = False
         try:
             result = await fut
@@ -246,6 +249,7 @@ class PollScheduler:
             now = self._clock()
             self._fire_deadlines(now)
             wake_at: float | None = self._deadlines[0][0] if self._deadlines else None
+            self._slot_blocked = False
             while self._heap:
                 due, _, gen_id, token = self._heap[0]
                 entry = self._tracked.get(gen_id)
@@ -257,7 +261,8 @@ class PollScheduler:
                     wake_at = start_at if wake_at is None else min(wake_at, start_at)
                     break
                 if len(self._polls) >= policy.max_concurrent_polls:
-                    break  # a finishing read wakes the loop
+                    self._slot_blocked = True  # a finishing read wakes the loop
+                    break
                 heapq.heappop(self._heap)
                 self._rate.take(now)
                 self._start_poll(entry)
@@ -265,14 +270,18 @@ class PollScheduler:
             with anyio.CancelScope() as scope:
                 self._sleeping = scope
                 if delay is None:
+                    self._sleep_until = math.inf
                     await anyio.sleep_forever()
                 else:
+                    self._sleep_until = now + delay
                     await self._sleep(delay)
             self._sleeping = None
 
-    def _wake(self) -> None:
-        if self._sleeping is not None:
+    def _wake(self, due: float = -math.inf) -> None:
+        """Interrupt the loop's sleep if something is now due before it would wake."""
+        if self._sleeping is not None and due < self._sleep_until:
             self._sleeping.cancel()
+            self._sleeping = None
 
     def _fire_deadlines(self, now: float) -> None:
         while self._deadlines and self._deadlines[0][0] <= now:
@@ -290,7 +299,8 @@ class PollScheduler:
 
     def _poll_done(self, task: asyncio.Task[None]) -> None:
         self._polls.discard(task)
-        self._wake()
+        if self._slot_blocked:
+            self._wake()
 
     async def _poll(self, entry: _Tracked) -> None:
         try:
@@ -423,8 +433,7 @@ class PollScheduler:
 
     def _push(self, entry: _Tracked, due: float) -> None:
         heapq.heappush(self._heap, (due, next(self._seq), entry.id, entry.token))
-        if not self._heap or self._heap[0][0] >= due:
-            self._wake()
+        self._wake(due)
 
     def _check_open(self) -> None:
         if self._closed:

@@ -7,15 +7,17 @@ are read tolerantly: unknown keys are ignored, unknown status words become
 
 from __future__ import annotations
 
+import functools
 import html
 import json
 import re
 from collections.abc import Mapping
-from typing import Any, Final
-
-import cattrs
+from typing import TYPE_CHECKING, Any, Final
 
 from . import _catalog
+
+if TYPE_CHECKING:
+    import cattrs
 from ._errors import APIConnectionError
 from ._models import Generation, GenerationError, GenerationStatus, VideoRequest
 
@@ -49,7 +51,14 @@ def parse_status(word: object) -> GenerationStatus:
     return STATUS_WORDS.get(word.strip().lower(), GenerationStatus.UNKNOWN)
 
 
-converter: Final = cattrs.Converter()
+@functools.cache
+def converter() -> cattrs.Converter:
+    """The converter, built on first use (importing cattrs costs ~10 ms at startup)."""
+    import cattrs
+
+    made = cattrs.Converter()
+    made.register_structure_hook(Generation, _structure_generation)
+    return made
 
 
 def _number(value: object) -> float | None:
@@ -114,12 +123,9 @@ def _structure_generation(payload: Any, _: type) -> Generation:
     )
 
 
-converter.register_structure_hook(Generation, _structure_generation)
-
-
 def parse_generation(payload: Any) -> Generation:
     """A ``Generation`` from a decoded JSON answer (``APIConnectionError`` if unusable)."""
-    return converter.structure(payload, Generation)
+    return converter().structure(payload, Generation)
 
 
 def request_body(

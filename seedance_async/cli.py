@@ -259,15 +259,32 @@ def download(settings: Settings, generation_id: str, output: Path) -> None:
 
 
 @main.command("fake-server")
-@click.option("--port", type=int, default=8765, show_default=True)
+@click.option("--port", type=int, default=8765, show_default=True, help="0 picks a free port.")
 @click.option("--time-scale", type=float, default=0.05, show_default=True)
-def fake_server(port: int, time_scale: float) -> None:
-    """Serve the fake API on 127.0.0.1 for other programs (Ctrl-C stops it)."""
+@click.option("--processing-time", type=float, help="Fixed seconds per job.")
+@click.option("--spread", type=float, default=0.0, show_default=True)
+@click.option("--seed", type=int, default=0, show_default=True)
+def fake_server(
+    port: int, time_scale: float, processing_time: float | None, spread: float, seed: int
+) -> None:
+    """Serve the fake API on 127.0.0.1 for other programs (Ctrl-C stops it).
+
+    The first line printed is the URL. GET /_fake/jobs reports every job's timings.
+    """
     from .testing import FakeSeedanceServer
 
     async def run() -> None:
-        async with FakeSeedanceServer(port=port, time_scale=time_scale) as fake:
-            console.print(f"fake Seedance API at {fake.url} (any key works)")
+        fake = FakeSeedanceServer(
+            port=port,
+            time_scale=time_scale,
+            processing_time=processing_time,
+            spread=spread,
+            seed=seed,
+        )
+        fake.keep_records = False
+        async with fake:
+            print(fake.url, flush=True)
+            console.print("fake Seedance API ready (any key works)")
             await asyncio.Event().wait()
 
     try:

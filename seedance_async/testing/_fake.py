@@ -167,6 +167,9 @@ class FakeSeedanceServer:
         self.jobs: dict[str, FakeJob] = {}
         self.requests: list[RecordedRequest] = []
         self.url_version = 1
+        self.keep_records = True
+        """Record every request in ``requests`` (turn off for long runs)."""
+        self._api_counts: Counter[str] = Counter()
         self.faults_served: dict[Endpoint, Counter[str]] = {"get": Counter(), "post": Counter()}
         """How many of each fault were served, per endpoint."""
         self._port = port
@@ -193,6 +196,7 @@ class FakeSeedanceServer:
             app.router.add_post(path, self._create)
             app.router.add_get(path, self._read)
         app.router.add_get("/files/{name}", self._file)
+        app.router.add_get("/_fake/jobs", self._jobs_report)
         self._runner = web.AppRunner(
             app, access_log=None, handler_cancellation=True, shutdown_timeout=0.5
         )
@@ -259,11 +263,13 @@ class FakeSeedanceServer:
 
     @property
     def post_count(self) -> int:
-        return len(self.api_requests("POST"))
+        """Create calls received (every one, even refused ones)."""
+        return self._api_counts["POST"]
 
     @property
     def get_count(self) -> int:
-        return len(self.api_requests("GET"))
+        """Status reads received."""
+        return self._api_counts["GET"]
 
     def posts_with_prompt(self, prompt: str) -> int:
         return sum(
@@ -292,6 +298,10 @@ class FakeSeedanceServer:
     # -- handlers ----------------------------------------------------------------------
 
     def _record(self, request: web.Request, body: Any) -> None:
+        if request.path in PATHS:
+            self._api_counts[request.method] += 1
+        if not self.keep_records:
+            return
         self.requests.append(
             RecordedRequest(
                 at=self._clock(),
@@ -436,6 +446,22 @@ class FakeSeedanceServer:
                 content_type="application/xml",
             )
         return web.Response(body=self._video, content_type="video/mp4")
+
+    async def _jobs_report(self, request: web.Request) -> web.StreamResponse:
+        """Every job with its timings, for tools outside this process (benchmarks)."""
+        now = self._clock()
+        jobs = [
+            {
+                "id": j.id,
+                "created_at": j.created_at - now,
+                "finish_at": j.finish_at - now,
+                "seen_done_at": None if j.seen_done_at is None else j.seen_done_at - now,
+                "polls": j.polls,
+                "resolution": j.body.get("resolution"),
+            }
+            for j in self.jobs.values()
+        ]
+        return web.json_response({"jobs": jobs, "posts": self.post_count, "gets": self.get_count})
 
     # -- jobs --------------------------------------------------------------------------
 
