@@ -155,7 +155,8 @@ def _mixed(i: int) -> str:
 
 async def polling_ours(jobs: int, concurrency: int) -> dict[str, float]:
     async with fake_server("--time-scale", "0.1", "--spread", "0.1", "--seed", "1") as url:
-        policy = sa.PollPolicy(time_scale=0.1)
+        # the 20/s default ceiling, compressed ten-fold like every other interval
+        policy = sa.PollPolicy(time_scale=0.1, max_polls_per_second=200)
         requests = (sa.VideoRequest(prompt=f"p {i}", resolution=_mixed(i)) for i in range(jobs))
         async with sa.SeedanceClient(
             KEY, base_url=url, poll=policy, max_in_flight=concurrency
@@ -199,21 +200,25 @@ async def scale(jobs: int, hold: float) -> dict[str, float]:
         gc.collect()
         before = rss_kib()
         cpu0 = time.process_time()
-        policy = sa.PollPolicy(max_polls_per_second=20)
+        # Jobs expected to take 5 s but taking an hour: every tracked id is overdue, so
+        # the scheduler runs at its ceiling with a heap of ``jobs`` entries.
+        policy = sa.PollPolicy(max_polls_per_second=20, expected_seconds=5.0)
         with StallMeter() as meter:
             async with sa.SeedanceClient(KEY, base_url=url, poll=policy, max_in_flight=jobs) as c:
-                sem = asyncio.Semaphore(100)
+                numbers = iter(range(jobs))
 
-                async def one(i: int) -> None:
-                    async with sem:
+                async def submitter() -> None:
+                    for i in numbers:
                         await c.submit(sa.VideoRequest(prompt=f"s {i}", resolution="480p"))
 
-                await asyncio.gather(*(one(i) for i in range(jobs)))
+                await asyncio.gather(*(submitter() for _ in range(100)))
                 submit_cpu = time.process_time() - cpu0
+                submit_stall, meter.worst = meter.worst, 0.0
                 polls0, cpu1 = c.usage.polls, time.process_time()
                 await asyncio.sleep(hold)
                 polls = c.usage.polls - polls0
                 poll_cpu = time.process_time() - cpu1
+                tracking_stall = meter.worst
                 gc.collect()
                 after = rss_kib()
                 tracked = c.in_flight
@@ -223,7 +228,8 @@ async def scale(jobs: int, hold: float) -> dict[str, float]:
             "cpu_ms_per_poll": 1000 * poll_cpu / max(polls, 1),
             "polls": polls,
             "submit_cpu_s": submit_cpu,
-            "worst_stall_ms": 1000 * meter.worst,
+            "worst_stall_ms": 1000 * tracking_stall,
+            "submit_stall_ms": 1000 * submit_stall,
         }
 
 
@@ -339,7 +345,8 @@ def render(results: dict[str, Any], command: str, seconds: float) -> str:
         ("Detection lag p95, vendor loop", f"{pv['lag_p95']:.1%}", ""),
         ("Scale: jobs tracked at once", f"{sc['tracked']:.0f}", ""),
         ("Scale: RSS growth (MB)", f"{sc['rss_growth_mb']:.1f}", f"<= 40: {_ok(sc['rss_growth_mb'], 40)}"),
-        ("Scale: worst event-loop stall (ms)", f"{sc['worst_stall_ms']:.1f}", f"<= 50: {_ok(sc['worst_stall_ms'], 50)}"),
+        ("Scale: worst event-loop stall while tracking (ms)", f"{sc['worst_stall_ms']:.1f}", f"<= 50: {_ok(sc['worst_stall_ms'], 50)}"),
+        ("Scale: worst event-loop stall while submitting 10k (ms)", f"{sc['submit_stall_ms']:.1f}", ""),
         ("Scale: CPU per poll (ms)", f"{sc['cpu_ms_per_poll']:.2f}", ""),
         ("Import aiohttp (ms)", f"{im['aiohttp_ms']:.0f}", ""),
         ("Import seedance_async (ms)", f"{im['seedance_async_ms']:.0f}", ""),

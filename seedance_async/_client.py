@@ -277,6 +277,8 @@ class SeedanceClient:
                         gen = await self._create(http, body, request, journal, key)
                     finally:
                         self._reserved_credits -= reserved
+            # The job was created between sending and receiving: its clock starts there.
+            submitted_at = (submitted_at + self._clock()) / 2
             self._usage.submitted += 1
             charged = gen.credits_used is not None
             if gen.credits_used is not None:
@@ -451,6 +453,8 @@ class SeedanceClient:
                         break
                     try:
                         index, request = await anext(source)
+                        # keys in input order: repeats of one request count up stably
+                        key = await keys.key(request) if book is not None else None
                     except StopAsyncIteration:
                         exhausted = True
                         break
@@ -459,7 +463,7 @@ class SeedanceClient:
                         await outcomes.put(_SourceFailed(exc))
                         break
                 outcome = await self._one_job(
-                    index, request, timeout, book, keys, resubmit_uncertain
+                    index, request, timeout, book, key, resubmit_uncertain
                 )
                 await outcomes.put(outcome)
             await outcomes.put(_WORKER_DONE)
@@ -489,7 +493,7 @@ class SeedanceClient:
         request: object,
         timeout: float | _Default | None,
         journal: Journal | None,
-        keys: _BatchKeys,
+        key: str | None,
         resubmit_uncertain: bool,
     ) -> JobOutcome:
         if not isinstance(request, VideoRequest):
@@ -498,10 +502,8 @@ class SeedanceClient:
             )
             return JobOutcome(index=index, request=None, error=error)
         gen_id: str | None = None
-        key: str | None = None
         try:
-            if journal is not None:
-                key = await keys.key(request)
+            if journal is not None and key is not None:
                 entry = await journal.get(key)
                 if entry is not None and not (
                     resubmit_uncertain and entry.state in ("submitting", "uncertain")
@@ -655,7 +657,9 @@ class _BatchKeys:
     def __init__(self) -> None:
         self._seen: dict[str, int] = {}
 
-    async def key(self, request: VideoRequest) -> str:
+    async def key(self, request: object) -> str | None:
+        if not isinstance(request, VideoRequest):
+            return None
         if request.key:
             return request.key
         from ._journal import request_key

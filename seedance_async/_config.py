@@ -60,7 +60,7 @@ class PollPolicy:
 
     A job is checked once early (``first_poll``: catches instant rejections), then left
     alone until ``window_start`` of its expected duration, checked every
-    ``window_interval`` of it until ``window_end``, then with growing gaps. The expected
+    ``window_interval`` of its age until ``window_end``, then with growing gaps. The expected
     duration starts from the vendor's published times and is learned per
     (model, resolution, duration) as jobs finish. While a kind of job has no learned
     timing yet, its first jobs' early checks grow geometrically (``probe_growth``), so a server
@@ -78,10 +78,14 @@ class PollPolicy:
     the scouts report (then they are moved to the learned timing)."""
     early_check_when_learned: bool = False
     """Keep the early check for kinds of job whose timing is learned."""
-    window_start: float = attrs.field(default=0.85, validator=_positive)
-    """Fraction of the expected duration at which dense checking starts."""
-    window_interval: float = attrs.field(default=0.08, validator=_positive)
-    """Fraction of the expected duration between checks inside the window."""
+    window_start: float = attrs.field(default=0.9, validator=_positive)
+    """Share of the expected duration at which dense checking starts."""
+    window_interval: float = attrs.field(default=0.09, validator=_positive)
+    """Inside the window, each check comes this share of the job's age after the last:
+    the detection lag stays under this share of the job's duration."""
+    spread: float = attrs.field(default=0.1, validator=_positive)
+    """Assumed spread of durations (standard deviation as a share of the expected one),
+    used to read partial observations when learning."""
     window_end: float = attrs.field(default=1.3, validator=_positive)
     """Fraction of the expected duration after which gaps grow by ``backoff``."""
     backoff: float = attrs.field(default=1.5, validator=attrs.validators.ge(1.0))

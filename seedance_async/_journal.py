@@ -123,7 +123,10 @@ async def request_key(request: VideoRequest) -> str:
     """The job's key: ``request.key``, or a stable hash of what would be sent."""
     if request.key:
         return request.key
-    material = await anyio.to_thread.run_sync(_key_material, request)
+    if any(isinstance(v, Path | bytes) for v in (request.image_url, request.last_image_url)):
+        material = await anyio.to_thread.run_sync(_key_material, request)
+    else:
+        material = _key_material(request)  # nothing to read or hash at length: inline
     canonical = json.dumps(material, sort_keys=True, separators=(",", ":"), default=str)
     return "sha256:" + hashlib.sha256(canonical.encode()).hexdigest()[:32]
 

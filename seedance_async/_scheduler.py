@@ -29,7 +29,7 @@ from ._errors import (
     RateLimitError,
 )
 from ._models import Generation
-from ._timing import Kind, Learner, RateWindow, finish_sample, next_delay
+from ._timing import Kind, Learner, RateWindow, next_delay
 
 logger: Final = logging.getLogger("seedance_async")
 
@@ -44,6 +44,7 @@ class _Tracked:
     """One generation id the scheduler is watching."""
 
     __slots__ = (
+        "before_window",
         "checks",
         "errors",
         "id",
@@ -81,6 +82,7 @@ class _Tracked:
         self.not_found = 0
         self.polling = False
         self.scout = True
+        self.before_window = False
         self.task: asyncio.Task[None] | None = None
 
     def release(self) -> None:
@@ -264,6 +266,10 @@ class PollScheduler:
                     self._slot_blocked = True  # a finishing read wakes the loop
                     break
                 heapq.heappop(self._heap)
+                later = self._still_early(entry, now)
+                if later is not None:
+                    self._plan(entry, later)
+                    continue
                 self._rate.take(now)
                 self._start_poll(entry)
             delay = None if wake_at is None else max(wake_at - now, 0.0)
@@ -303,6 +309,7 @@ class PollScheduler:
             self._wake()
 
     async def _poll(self, entry: _Tracked) -> None:
+        sent = self._clock()
         try:
             gen = await self._fetch(entry.id)
         except RateLimitError as exc:
@@ -326,7 +333,7 @@ class PollScheduler:
         else:
             self._rate.recover()
             self._rate_limit_streak = 0
-            self._observed(entry, gen)
+            self._observed(entry, gen, sent)
         finally:
             entry.polling = False
 
@@ -351,8 +358,10 @@ class PollScheduler:
         logger.info("status read of %s failed (%s); again in %.1fs", entry.id, exc, backoff)
         self._plan(entry, self._clock() + backoff * (0.5 + self._rng.random() / 2))
 
-    def _observed(self, entry: _Tracked, gen: Generation) -> None:
+    def _observed(self, entry: _Tracked, gen: Generation, sent: float) -> None:
         now = self._clock()
+        # The server answered somewhere between sending and receiving: take the middle.
+        seen = (sent + now) / 2 - entry.submitted_at
         entry.polls += 1
         entry.errors = entry.not_found = 0
         previous, entry.last = entry.last, gen
@@ -364,18 +373,16 @@ class PollScheduler:
             for queue in entry.subscribers:
                 queue.put_nowait(gen)
         if not gen.is_terminal:
-            entry.last_pending = now - entry.submitted_at
+            entry.last_pending = seen
             self._plan(entry, now + self._delay(entry, now))
             return
         if gen.is_completed and entry.kind is not None:
-            self._learn(entry, now)
+            self._learn(entry, now, seen)
         self._finish(entry, result=gen)
 
-    def _learn(self, entry: _Tracked, now: float) -> None:
+    def _learn(self, entry: _Tracked, now: float, seen: float) -> None:
         assert entry.kind is not None
-        expected = self._learner.expected(entry.kind)
-        sample = finish_sample(self._policy, expected, entry.last_pending, now - entry.submitted_at)
-        if self._learner.observe(entry.kind, sample):
+        if self._learner.observe(entry.kind, entry.last_pending or 0.0, seen):
             for other in self._tracked.values():
                 if other.kind == entry.kind and not other.polling:
                     due = now + self._delay(other, now)
@@ -412,15 +419,28 @@ class PollScheduler:
     # -- planning ----------------------------------------------------------------------
 
     def _delay(self, entry: _Tracked, now: float) -> float:
+        expected = self._learner.expected(entry.kind)
+        learned = not entry.scout or self._learner.is_learned(entry.kind)
+        elapsed = now - entry.submitted_at
+        entry.before_window = learned and elapsed < self._policy.window_start * expected
         return next_delay(
             self._policy,
-            elapsed=now - entry.submitted_at,
-            expected=self._learner.expected(entry.kind),
-            learned=not entry.scout or self._learner.is_learned(entry.kind),
-            spread=self._learner.spread(entry.kind),
+            elapsed=elapsed,
+            expected=expected,
+            learned=learned,
             polls=entry.polls,
             rng=self._rng,
         )
+
+    def _still_early(self, entry: _Tracked, now: float) -> float | None:
+        """A job planned to be checked when its window opens, whose window (by what was
+        learned since) opens later: when to check instead. Jobs that started together
+        finish shortest first, so estimates made early in such a wave run low."""
+        if not entry.before_window or entry.checks:
+            return None
+        later = entry.submitted_at + self._policy.window_start * self._learner.expected(entry.kind)
+        floor = self._policy.min_interval * self._policy.time_scale
+        return later if later - now > floor else None
 
     def _plan(self, entry: _Tracked, due: float) -> None:
         now = self._clock()

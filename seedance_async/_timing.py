@@ -5,6 +5,7 @@ Pure functions of time: no I/O, no clock. The scheduler asks; tests check the an
 
 from __future__ import annotations
 
+import math
 import random
 from collections import deque
 from typing import Final
@@ -15,9 +16,7 @@ from ._config import PollPolicy
 Kind = tuple[str, str, int]
 """(model, resolution, duration): jobs of one kind take about as long as each other."""
 
-_MIN_ALPHA: Final = 0.1
-_SPREAD_ALPHA: Final = 0.2
-_FIRST_SPREAD: Final = 0.1
+_MIN_ALPHA: Final = 0.05  # ~100 jobs of memory: jobs started together finish in order of length
 _RESCHEDULE_DROP: Final = 0.6
 
 
@@ -28,8 +27,8 @@ class Learner:
 
     def __init__(self, policy: PollPolicy) -> None:
         self._policy = policy
-        self._learned: dict[Kind, tuple[float, int, float]] = {}
-        """Per kind: (expected seconds, observations, mean absolute deviation)."""
+        self._learned: dict[Kind, tuple[float, int]] = {}
+        """Per kind: (expected seconds, observations)."""
         self._scouts: dict[Kind, int] = {}
         self._ratio = 1.0
         self._ratio_n = 0
@@ -54,13 +53,6 @@ class Learner:
             return self._learned[kind][0]
         return self.prior(kind) * self._ratio
 
-    def spread(self, kind: Kind | None) -> float | None:
-        """Typical deviation from the expected duration, as a share of it (learned kinds)."""
-        if kind is None or kind not in self._learned:
-            return None
-        estimate, n, deviation = self._learned[kind]
-        return deviation / estimate if n > 1 and estimate > 0 else None
-
     def is_learned(self, kind: Kind | None) -> bool:
         return kind is not None and kind in self._learned
 
@@ -77,19 +69,26 @@ class Learner:
         self._scouts[kind] = taken + 1
         return True
 
-    def observe(self, kind: Kind, sample: float) -> bool:
-        """Record one observed duration; True when the estimate dropped sharply (callers
-        then move jobs of this kind that were planned on the old estimate)."""
-        if not self._policy.learn or sample <= 0:
+    def observe(self, kind: Kind, low: float, high: float) -> bool:
+        """Record that one job of ``kind`` finished between ``low`` and ``high`` seconds
+        after submission (the last check that saw it pending, the first that saw it
+        done). True when the estimate dropped sharply (callers then move jobs of this
+        kind that were planned on the old estimate).
+
+        The sample is the mean of the current duration model (normal) restricted to
+        that interval: a wide interval, as when a job was already done at its first
+        check, is neither taken at face value nor thrown away, so the estimate does
+        not drift towards the jobs that happened to be seen pending (the long ones).
+        """
+        if not self._policy.learn or high <= 0:
             return False
         old = self.expected(kind)
-        estimate, n, deviation = self._learned.get(kind, (old, 0, _FIRST_SPREAD * sample))
+        estimate, n = self._learned.get(kind, (old, 0))
+        sigma = max(self._policy.spread * estimate, 1e-9)
+        sample = _truncated_mean(estimate, sigma, max(low, 0.0), high)
         n += 1
-        alpha = max(1.0 / n, _MIN_ALPHA)
-        if n > 1:
-            deviation += max(alpha, _SPREAD_ALPHA) * (abs(sample - estimate) - deviation)
-        estimate += alpha * (sample - estimate)
-        self._learned[kind] = (estimate, n, deviation)
+        estimate += max(1.0 / n, _MIN_ALPHA) * (sample - estimate)
+        self._learned[kind] = (estimate, n)
         self._ratio_n += 1
         self._ratio += max(1.0 / self._ratio_n, _MIN_ALPHA) * (
             sample / self.prior(kind) - self._ratio
@@ -97,15 +96,21 @@ class Learner:
         return estimate < old * _RESCHEDULE_DROP
 
 
-def finish_sample(
-    policy: PollPolicy, expected: float, last_pending: float | None, seen_done: float
-) -> float:
-    """Best guess of a job's duration from the last check that saw it pending and the
-    first that saw it done (both in seconds since submission)."""
-    if last_pending is not None:
-        return (last_pending + seen_done) / 2
-    half_step = 0.5 * policy.window_interval * expected
-    return max(seen_done * 0.5, seen_done - half_step)
+def _normal_cdf(z: float) -> float:
+    return 0.5 * (1.0 + math.erf(z / math.sqrt(2.0)))
+
+
+def _normal_pdf(z: float) -> float:
+    return math.exp(-0.5 * z * z) / math.sqrt(2.0 * math.pi)
+
+
+def _truncated_mean(mu: float, sigma: float, low: float, high: float) -> float:
+    """Mean of N(mu, sigma) restricted to (low, high]."""
+    a, b = (low - mu) / sigma, (high - mu) / sigma
+    mass = _normal_cdf(b) - _normal_cdf(a)
+    if mass < 1e-12:  # the interval is far in a tail: its nearer end is the best guess
+        return high if high <= mu else low
+    return min(max(mu + sigma * (_normal_pdf(a) - _normal_pdf(b)) / mass, low), high)
 
 
 def next_delay(
@@ -116,21 +121,19 @@ def next_delay(
     learned: bool,
     polls: int,
     rng: random.Random,
-    spread: float | None = None,
 ) -> float:
     """Seconds from now until the next check of a job ``elapsed`` seconds old.
 
-    With a learned ``spread`` (typical deviation as a share of ``expected``), the dense
-    window starts 1.5 spreads before the expected finish instead of at ``window_start``.
+    Before the window: probes (scouts of unlearned kinds only), else nothing. In the
+    window, each check comes ``window_interval`` of the job's age after the last, so
+    the detection lag stays within that share of the job's duration. Past
+    ``window_end``, gaps grow by ``backoff`` up to ``max_interval``.
     """
     scale = policy.time_scale
     floor = policy.min_interval * scale
-    start_share = policy.window_start
-    if spread is not None:
-        start_share = min(max(1.0 - 1.5 * spread, 0.5), 0.95)
-    window_start = start_share * expected
+    window_start = policy.window_start * expected
     window_end = policy.window_end * expected
-    step = max(floor, policy.window_interval * expected)
+    step = max(floor, policy.window_interval * max(elapsed, window_start))
     if elapsed < window_start - floor / 2:
         probing = not learned or (policy.early_check_when_learned and polls == 0)
         first = policy.first_poll * scale
@@ -148,8 +151,8 @@ def next_delay(
         gap = step + (elapsed - window_end) * (policy.backoff - 1.0)
         target = elapsed + min(policy.max_interval * scale, gap)
     delay = max(target - elapsed, floor if polls else 0.0)
-    if policy.jitter:
-        delay *= 1.0 + rng.uniform(-policy.jitter, policy.jitter)
+    if policy.jitter:  # de-synchronise jobs, by a share of one step at most
+        delay += rng.uniform(-policy.jitter, policy.jitter) * min(delay, step)
     return max(delay, 0.0)
 
 
