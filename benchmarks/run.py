@@ -233,6 +233,18 @@ async def scale(jobs: int, hold: float) -> dict[str, float]:
         }
 
 
+async def scale_in_fresh_process(jobs: int, hold: float) -> dict[str, float]:
+    """Memory growth means something only in a process that has not run this before."""
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "benchmarks.run", "--scale", str(jobs), str(hold),
+        stdout=asyncio.subprocess.PIPE, cwd=HERE.parent,
+    )  # fmt: skip
+    out, _ = await proc.communicate()
+    assert proc.returncode == 0
+    result: dict[str, float] = json.loads(out.decode().strip().splitlines()[-1])
+    return result
+
+
 # -- 4. import cost -----------------------------------------------------------------------
 
 
@@ -307,7 +319,7 @@ async def run_all(quick: bool) -> dict[str, Any]:
     out["polling_ours"] = await median_of(runs, lambda: polling_ours(n_poll, c_poll))
     out["polling_vendor"] = await median_of(runs, lambda: polling_vendor_loop(n_poll, c_poll, 1.0))
     print("3/5 scale...", flush=True)
-    out["scale"] = await median_of(runs, lambda: scale(n_scale, hold))
+    out["scale"] = await median_of(runs, lambda: scale_in_fresh_process(n_scale, hold))
     print("4/5 import cost...", flush=True)
     import_runs = 3 if quick else 9
     out["import"] = {
@@ -384,7 +396,11 @@ def main() -> None:
     parser.add_argument("--quick", action="store_true", help="tiny sizes (smoke run)")
     parser.add_argument("--output", type=Path, default=None, help="results file")
     parser.add_argument("--json", action="store_true", help="print the raw figures as JSON")
+    parser.add_argument("--scale", nargs=2, metavar=("JOBS", "HOLD"), help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.scale:
+        print(json.dumps(asyncio.run(scale(int(args.scale[0]), float(args.scale[1])))))
+        return
     started = time.perf_counter()
     results = asyncio.run(run_all(args.quick))
     command = "python -m benchmarks" + (" --quick" if args.quick else "")

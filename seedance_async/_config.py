@@ -71,7 +71,7 @@ class PollPolicy:
 
     first_poll: float = attrs.field(default=2.0, validator=_positive)
     """Seconds after submission of the first check."""
-    probe_growth: float = attrs.field(default=4.0, validator=attrs.validators.gt(1.0))
+    probe_growth: float = attrs.field(default=2.0, validator=attrs.validators.gt(1.0))
     """Growth of early checks while a kind of job has no learned timing."""
     scouts: int = attrs.field(default=3, validator=attrs.validators.ge(0))
     """Jobs of a not-yet-learned kind that probe early; the rest trust the prior until

@@ -15,6 +15,7 @@ from collections.abc import Awaitable, Callable, Mapping
 from typing import Any, Final, Literal
 
 import aiohttp
+import anyio.to_thread
 import yarl
 
 from ._config import MAX_RESPONSE_BYTES, RetryPolicy
@@ -254,11 +255,15 @@ class HttpCore:
             "User-Agent": self._user_agent,
         }
         logger.debug("%s %s", method, shown)
+        data: bytes | None = None
+        if json_body is not None:
+            headers["Content-Type"] = "application/json"
+            data = await _dumps(json_body)
         try:
             async with self._session.request(
                 method,
                 url,
-                json=json_body,
+                data=data,
                 headers=headers,
                 timeout=self._timeout,
                 allow_redirects=False,
@@ -294,6 +299,17 @@ class HttpCore:
         raise status_error(
             status, message, body=body or raw[:2000], headers=resp_headers, url=shown
         )
+
+
+_INLINE_JSON_LIMIT: Final = 256 * 1024
+
+
+async def _dumps(body: Mapping[str, Any]) -> bytes:
+    """The JSON body; large ones (inline images) are serialised off the event loop."""
+    size = sum(len(v) for v in body.values() if isinstance(v, str))
+    if size <= _INLINE_JSON_LIMIT:
+        return json.dumps(body).encode()
+    return await anyio.to_thread.run_sync(lambda: json.dumps(body).encode())
 
 
 def _public(exc: _Unsent) -> APIConnectionError:

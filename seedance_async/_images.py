@@ -185,9 +185,17 @@ def peek_file(field: str, path: Path) -> None:
     check_image(field, head, size)
 
 
+_B64_CHUNK: Final = 3 * 512 * 1024  # a multiple of 3: chunks encode independently
+
+
 def encode(field: str, data: bytes) -> str:
     fmt = check_image(field, data, len(data))
-    return f"data:image/{fmt};base64,{base64.b64encode(data).decode('ascii')}"
+    # In chunks, so a worker thread encoding a large image lets the event loop run
+    # between them (each C call holds the GIL for its whole input).
+    parts = [f"data:image/{fmt};base64,"]
+    for start in range(0, len(data), _B64_CHUNK):
+        parts.append(base64.b64encode(data[start : start + _B64_CHUNK]).decode("ascii"))
+    return "".join(parts)
 
 
 def _read_and_encode(field: str, path: Path) -> str:

@@ -16,6 +16,7 @@ from ._config import PollPolicy
 Kind = tuple[str, str, int]
 """(model, resolution, duration): jobs of one kind take about as long as each other."""
 
+_PROBE_REACH: Final = 0.85  # a probe this close to the window gives way to it
 _MIN_ALPHA: Final = 0.05  # ~100 jobs of memory: jobs started together finish in order of length
 _RESCHEDULE_DROP: Final = 0.6
 
@@ -143,7 +144,7 @@ def next_delay(
             target = elapsed * policy.probe_growth
         else:
             target = window_start
-        if target > 0.6 * window_start:
+        if target > _PROBE_REACH * window_start:
             target = window_start
     elif elapsed < window_end:
         target = elapsed + step

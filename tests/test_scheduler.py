@@ -63,10 +63,10 @@ async def test_poll_schedule_of_one_job_with_the_vendor_prior(clock: FakeClock) 
     waiter = asyncio.ensure_future(sched.wait("a", timeout=None))
     await clock.run_until(waiter.done, step=0.5)
     times = [t for t, _ in backend.reads]
-    # probes at 2 and 8 s (nothing learned yet), then from 0.9 x 56 s each 9% of the age
-    assert times[:2] == [2.0, 8.0]
-    assert times[2] == pytest.approx(50.4, abs=0.01)
-    for a, b in itertools.pairwise(times[2:]):
+    # probes doubling from 2 s (nothing learned yet), then from 0.9 x 56 s each 9% of the age
+    assert times[:5] == [2.0, 4.0, 8.0, 16.0, 32.0]
+    assert times[5] == pytest.approx(50.4, abs=0.01)
+    for a, b in itertools.pairwise(times[5:]):
         assert b - a == pytest.approx(0.09 * a, abs=0.01)
     assert waiter.result().is_completed
     assert times[-1] - 55.0 <= 0.09 * 55.0  # known within 9% of the job's duration
@@ -86,7 +86,7 @@ async def test_learned_timing_converges_and_polls_about_twice(clock: FakeClock) 
         await clock.run_until(waiter.done, step=0.25)
         lags.append(max(t for t, g in backend.reads if g == gid) - backend.finish[gid])
     per_job = Counter(g for _, g in backend.reads)
-    assert per_job["j0"] == 3  # two probes, then the (too late) prior window
+    assert per_job["j0"] == 5  # probes at 2, 4, 8, 16 s, then done at 32 s
     assert all(per_job[f"j{i}"] <= 3 for i in range(1, 25)), per_job
     assert all(lag <= 0.1 * 30.0 for lag in lags[15:]), lags
     assert sched.learner.expected(KIND) == pytest.approx(30.0, rel=0.1)
@@ -299,7 +299,7 @@ def test_next_delay_phases() -> None:
         )
 
     assert delay(0.0, learned=False, polls=0) == 2.0  # the first probe
-    assert delay(2.0, learned=False) == 6.0  # probes grow four-fold
+    assert delay(2.0, learned=False) == 2.0  # probes double
     assert delay(0.0, learned=True, polls=0) == 90.0  # straight to the window
     assert delay(100.0, learned=True) == pytest.approx(9.0)  # 9% of the age
     assert delay(200.0, learned=True) == 30.0  # past the window: capped by max_interval
