@@ -171,7 +171,7 @@ class SeedanceClient:
         if self._state is _State.OPEN:
             return
         session = self._borrowed or aiohttp.ClientSession(
-            connector=aiohttp.TCPConnector(limit=100, enable_cleanup_closed=True),
+            connector=aiohttp.TCPConnector(limit=100),
         )
         timeout = aiohttp.ClientTimeout(
             total=self._request_timeout, sock_connect=DEFAULT_CONNECT_TIMEOUT
