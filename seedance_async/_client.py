@@ -10,7 +10,7 @@ import logging
 import os
 import time
 import uuid
-from collections.abc import AsyncGenerator, AsyncIterable, AsyncIterator, Callable, Iterable
+from collections.abc import AsyncGenerator, AsyncIterable, Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, Final
 
@@ -46,7 +46,7 @@ from ._scheduler import Clock, PollScheduler, Sleep
 from ._timing import Kind
 
 if TYPE_CHECKING:
-    from ._journal import Journal, JournalEntry
+    from ._journal import Journal
 
 logger: Final = logging.getLogger("seedance_async")
 
@@ -326,7 +326,10 @@ class SeedanceClient:
     async def _take_slot(self) -> Callable[[], None]:
         """Take an in-flight slot; the returned function gives it back (once)."""
         token = object()
-        await self._limiter.acquire_on_behalf_of(token)
+        try:  # the common case costs no trip through the event loop
+            self._limiter.acquire_on_behalf_of_nowait(token)
+        except anyio.WouldBlock:
+            await self._limiter.acquire_on_behalf_of(token)
         released = False
 
         def release() -> None:
@@ -415,7 +418,7 @@ class SeedanceClient:
 
     # -- many jobs ---------------------------------------------------------------------
 
-    async def generate_many(
+    def generate_many(
         self,
         requests: Iterable[VideoRequest] | AsyncIterable[VideoRequest],
         *,
@@ -434,119 +437,14 @@ class SeedanceClient:
         whose create call may have gone out without an id recorded are reported as
         ``SubmissionUncertainError`` unless ``resubmit_uncertain`` is true.
         """
+        from ._bulk import Batch
+
         self._core()
-        book = await self._journal_for(journal)
-        keys = _BatchKeys()
         workers = concurrency if concurrency is not None else self._max_in_flight
         if workers < 1:
             raise ValueError("concurrency must be at least 1")
-        source = _numbered(requests)
-        pull = asyncio.Lock()
-        outcomes: asyncio.Queue[object] = asyncio.Queue(maxsize=workers)
-        exhausted = False
-
-        async def worker() -> None:
-            nonlocal exhausted
-            while True:
-                async with pull:
-                    if exhausted:
-                        break
-                    try:
-                        index, request = await anext(source)
-                        # keys in input order: repeats of one request count up stably
-                        key = await keys.key(request) if book is not None else None
-                    except StopAsyncIteration:
-                        exhausted = True
-                        break
-                    except Exception as exc:
-                        exhausted = True
-                        await outcomes.put(_SourceFailed(exc))
-                        break
-                outcome = await self._one_job(
-                    index, request, timeout, book, key, resubmit_uncertain
-                )
-                await outcomes.put(outcome)
-            await outcomes.put(_WORKER_DONE)
-
-        loop = asyncio.get_running_loop()
-        tasks = [loop.create_task(worker(), name=f"seedance-worker-{i}") for i in range(workers)]
-        try:
-            finished = 0
-            while finished < len(tasks):
-                item = await outcomes.get()
-                if item is _WORKER_DONE:
-                    finished += 1
-                elif isinstance(item, _SourceFailed):
-                    raise item.error
-                else:
-                    assert isinstance(item, JobOutcome)
-                    yield item
-        finally:
-            for task in tasks:
-                task.cancel()
-            with anyio.CancelScope(shield=True):
-                await asyncio.gather(*tasks, return_exceptions=True)
-
-    async def _one_job(
-        self,
-        index: int,
-        request: object,
-        timeout: float | _Default | None,
-        journal: Journal | None,
-        key: str | None,
-        resubmit_uncertain: bool,
-    ) -> JobOutcome:
-        if not isinstance(request, VideoRequest):
-            error = InvalidRequestError(
-                "request", f"item {index} is a {type(request).__name__}, not a VideoRequest"
-            )
-            return JobOutcome(index=index, request=None, error=error)
-        gen_id: str | None = None
-        try:
-            if journal is not None and key is not None:
-                entry = await journal.get(key)
-                if entry is not None and not (
-                    resubmit_uncertain and entry.state in ("submitting", "uncertain")
-                ):
-                    gen_id = entry.generation_id
-                    done = await self._resume(entry, request, timeout, journal)
-                    return JobOutcome(index, request, done, None, done.id, key)
-            gen = await self._submit(request, journal, key)
-            gen_id = gen.id
-            done = await self._wait(gen.id, timeout, journal)
-            return JobOutcome(index, request, done, None, done.id, key)
-        except Exception as exc:
-            if isinstance(exc, GenerationFailed):
-                gen_id = exc.generation.id
-            if gen_id:
-                logger.warning("job %d (generation %s) did not complete: %s", index, gen_id, exc)
-            else:
-                logger.warning("job %d was not submitted: %s", index, exc)
-            return JobOutcome(index, request, None, exc, gen_id, key)
-
-    async def _resume(
-        self,
-        entry: JournalEntry,
-        request: VideoRequest,
-        timeout: float | _Default | None,
-        journal: Journal,
-    ) -> Generation:
-        """A job the journal already knows: report it, or wait on it, never pay again."""
-        finished = entry.generation()
-        if finished is not None:
-            if finished.is_failed:
-                raise GenerationFailed(finished)
-            return finished
-        if entry.state == "submitted" and entry.generation_id:
-            logger.info("re-attaching to generation %s (%s)", entry.generation_id, entry.key)
-            await self._attach(entry.generation_id, request)
-            return await self._wait(entry.generation_id, timeout, journal)
-        raise SubmissionUncertainError(
-            f"job {entry.key}: an earlier run sent its create call but recorded no id "
-            "(it may exist and be billed); not sending it again. Pass "
-            "resubmit_uncertain=True to pay for it again.",
-            request=request,
-        )
+        batch = Batch(self, journal, timeout=timeout, resubmit_uncertain=resubmit_uncertain)
+        return batch.run(requests, workers)
 
     # -- files -------------------------------------------------------------------------
 
@@ -646,52 +544,6 @@ class SeedanceClient:
                 spent=spent,
                 estimate=estimate,
             )
-
-
-class _BatchKeys:
-    """Journal keys for one batch: ``request.key``, or the request's hash with a count
-    for repeats (identical requests in one input are distinct jobs)."""
-
-    __slots__ = ("_seen",)
-
-    def __init__(self) -> None:
-        self._seen: dict[str, int] = {}
-
-    async def key(self, request: object) -> str | None:
-        if not isinstance(request, VideoRequest):
-            return None
-        if request.key:
-            return request.key
-        from ._journal import request_key
-
-        digest = await request_key(request)
-        count = self._seen.get(digest, 0) + 1
-        self._seen[digest] = count
-        return digest if count == 1 else f"{digest}#{count}"
-
-
-class _SourceFailed:
-    __slots__ = ("error",)
-
-    def __init__(self, error: Exception) -> None:
-        self.error = error
-
-
-_WORKER_DONE: Final = object()
-
-
-async def _numbered(
-    requests: Iterable[VideoRequest] | AsyncIterable[VideoRequest],
-) -> AsyncIterator[tuple[int, VideoRequest]]:
-    index = 0
-    if isinstance(requests, AsyncIterable):
-        async for request in requests:
-            yield index, request
-            index += 1
-    else:
-        for request in requests:
-            yield index, request
-            index += 1
 
 
 def _kind(request: VideoRequest) -> Kind:
