@@ -243,6 +243,10 @@ class SeedanceClient:
         Waits for a free in-flight slot first; the slot is held until the job ends.
         With a journal, the attempt is on disk before the POST and the id right after.
         """
+        if not isinstance(request, VideoRequest):
+            raise InvalidRequestError(
+                "request", f"expected a VideoRequest, got {type(request).__name__}"
+            )
         journal = await self._journal_for(None)
         key = None
         if journal is not None:
@@ -284,7 +288,6 @@ class SeedanceClient:
             if gen.credits_used is not None:
                 self._usage.credits_used += gen.credits_used
                 self._priced += 1
-            logger.info("submitted generation %s (%s)", gen.id, request.model)
             if gen.is_terminal:
                 self._count_end(gen)
                 slot()
@@ -309,6 +312,7 @@ class SeedanceClient:
     ) -> Generation:
         try:
             gen = await http.create(body, request)
+            logger.info("submitted generation %s (%s)", gen.id, request.model)
         except SubmissionUncertainError as exc:
             if journal and key:
                 await journal.uncertain(key, str(exc))
@@ -317,7 +321,7 @@ class SeedanceClient:
             if journal and key:  # refused before a job could exist
                 await journal.not_submitted(key)
             raise
-        if gen.raw_status in ("", "None"):
+        if gen.raw_status == "":  # the create answer gave no status: it is queued
             gen = attrs.evolve(gen, status=GenerationStatus.QUEUED, raw_status="queued")
         if journal and key:
             await journal.submitted(key, gen)

@@ -92,6 +92,10 @@ def _failure(payload: Mapping[str, Any]) -> GenerationError | None:
     return GenerationError(name="error", message=str(err)[:500])
 
 
+def _raw_word(value: object) -> str:
+    return "" if value is None else json.dumps(value, default=str)[:100]
+
+
 def _structure_generation(payload: Any, _: type) -> Generation:
     if not isinstance(payload, Mapping):
         raise APIConnectionError(f"expected a JSON object, got {type(payload).__name__}")
@@ -115,7 +119,7 @@ def _structure_generation(payload: Any, _: type) -> Generation:
     return Generation(
         id=str(gen_id),
         status=status,
-        raw_status=raw_status if isinstance(raw_status, str) else str(raw_status),
+        raw_status=raw_status if isinstance(raw_status, str) else _raw_word(raw_status),
         video_url=video_url,
         error=error,
         credits_used=_credits(payload),

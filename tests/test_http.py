@@ -252,3 +252,11 @@ async def test_retry_after_is_capped_and_backoff_is_jittered() -> None:
             await client.retrieve("x")
     assert slept[0] == 5.0
     assert 0 <= slept[1] <= 2.0 and 0 <= slept[2] <= 3.0
+
+
+async def test_create_answer_without_status_is_queued() -> None:
+    with aioresponses() as mocked:
+        mocked.post(re.compile(r"^https://api\.example\.com/.*$"), status=201, payload={"id": "n1"})
+        async with _client(API) as client:
+            gen = await client.submit(req())
+    assert gen.status is sa.GenerationStatus.QUEUED and gen.raw_status == "queued"
