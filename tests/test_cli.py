@@ -171,3 +171,24 @@ async def test_ctrl_c_keeps_the_journal_and_prints_the_resume_command(tmp_path: 
     assert proc.returncode == 1
     assert "Resume with" in err.decode() and "batch" in err.decode()
     assert (tmp_path / "jobs.jsonl.journal.sqlite").exists()
+
+
+async def test_fake_server_command_serves_until_stopped() -> None:
+    proc = await asyncio.create_subprocess_exec(
+        sys.executable, "-m", "seedance_async",
+        "fake-server", "--port", "0", "--processing-time", "0",
+        stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.DEVNULL,
+    )  # fmt: skip
+    assert proc.stdout is not None
+    try:
+        url = (await asyncio.wait_for(proc.stdout.readline(), 30)).decode().strip()
+        assert url.startswith("http://127.0.0.1:")
+        import seedance_async as sa
+
+        async with sa.SeedanceClient(KEY, base_url=url) as client:
+            gen = await client.submit(sa.VideoRequest(prompt="served"))
+            assert (await client.retrieve(gen.id)).is_completed
+    finally:
+        proc.send_signal(signal.SIGINT)
+        await asyncio.wait_for(proc.wait(), 30)
+    assert proc.returncode == 0
