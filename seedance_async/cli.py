@@ -342,7 +342,11 @@ def demo(out_dir: Path, count: int) -> None:
                     report=out_dir / "report.json",
                     console=console,
                 )
-            console.print(f"{fake.post_count} create calls, {fake.get_count} status reads")
+            console.print(
+                f"{fake.post_count} create calls (one per job), {fake.get_count} status "
+                "reads: the first jobs of each kind check early while the client learns "
+                "how long such jobs take"
+            )
         return result.all_ok
 
     settings = Settings(DEMO_KEY, None, 0, 1.0)
