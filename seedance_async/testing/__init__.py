@@ -8,6 +8,7 @@
 from __future__ import annotations
 
 from ._clock import FakeClock
-from ._fake import FakeJob, FakeSeedanceServer, Faults, RecordedRequest
+from ._fake import FakeSeedanceServer
+from ._records import FakeJob, Faults, RecordedRequest
 
 __all__ = ["FakeClock", "FakeJob", "FakeSeedanceServer", "Faults", "RecordedRequest"]
