@@ -96,6 +96,17 @@ class _Tracked:
         return bool(self.waiters or self.subscribers or self.on_finish)
 
 
+class _Deadline:
+    """When a waiter gives up; ``future`` is cleared once the waiter is gone."""
+
+    __slots__ = ("future", "gen_id", "timeout")
+
+    def __init__(self, future: asyncio.Future[Generation], gen_id: str, timeout: float) -> None:
+        self.future: asyncio.Future[Generation] | None = future
+        self.gen_id = gen_id
+        self.timeout = timeout
+
+
 class PollScheduler:
     """Tracks generation ids and resolves their waiters when they reach a terminal state."""
 
@@ -118,7 +129,8 @@ class PollScheduler:
         self._tracked: dict[str, _Tracked] = {}
         self._heap: list[tuple[float, int, str, int]] = []
         self._seq = itertools.count()
-        self._deadlines: list[tuple[float, int, asyncio.Future[Generation], str, float]] = []
+        self._deadlines: list[tuple[float, int, _Deadline]] = []
+        self._stale_deadlines = 0
         self._polls: set[asyncio.Task[None]] = set()
         self._paused_until = 0.0
         self._rate_limit_streak = 0
@@ -198,10 +210,12 @@ class PollScheduler:
         entry = self._tracked[gen_id]
         fut: asyncio.Future[Generation] = asyncio.get_running_loop().create_future()
         entry.waiters.add(fut)
+        limit: _Deadline | None = None
         if timeout is not None:
             now = self._clock()
             deadline = now + max(timeout, 0.0)
-            heapq.heappush(self._deadlines, (deadline, next(self._seq), fut, gen_id, timeout))
+            limit = _Deadline(fut, gen_id, timeout)
+            heapq.heappush(self._deadlines, (deadline, next(self._seq), limit))
             self._wake(deadline)
             check = deadline - self._policy.final_check * self._policy.time_scale
             if check > now:
@@ -214,6 +228,10 @@ class PollScheduler:
             resolved = True
             return result
         finally:
+            if limit is not None and limit.future is not None:
+                limit.future = None  # the heap entry stays until due: let it hold nothing
+                self._stale_deadlines += 1
+                self._compact_deadlines()
             entry.waiters.discard(fut)
             entry.checks.pop(fut, None)
             if not resolved:
@@ -291,10 +309,21 @@ class PollScheduler:
 
     def _fire_deadlines(self, now: float) -> None:
         while self._deadlines and self._deadlines[0][0] <= now:
-            _, _, fut, gen_id, timeout = heapq.heappop(self._deadlines)
-            if not fut.done():
-                entry = self._tracked.get(gen_id)
-                fut.set_exception(GenerationTimeout(gen_id, timeout, entry.last if entry else None))
+            _, _, limit = heapq.heappop(self._deadlines)
+            fut = limit.future
+            if fut is None:
+                self._stale_deadlines -= 1
+            elif not fut.done():
+                entry = self._tracked.get(limit.gen_id)
+                last = entry.last if entry else None
+                fut.set_exception(GenerationTimeout(limit.gen_id, limit.timeout, last))
+
+    def _compact_deadlines(self) -> None:
+        """Drop deadlines of waiters that are gone, once they are most of the heap."""
+        if self._stale_deadlines > max(1000, len(self._deadlines) // 2):
+            self._deadlines = [d for d in self._deadlines if d[2].future is not None]
+            heapq.heapify(self._deadlines)
+            self._stale_deadlines = 0
 
     def _start_poll(self, entry: _Tracked) -> None:
         entry.polling = True

@@ -326,3 +326,15 @@ def test_learner_adopts_a_much_faster_server_at_once() -> None:
     kind = ("bytedance/seedance-1-0-pro-i2v", "1080p", 5)
     assert learner.observe(kind, 0.0, 2.0)  # a sharp drop: callers re-plan
     assert learner.expected(kind) <= 2.0
+
+
+async def test_finished_waiters_leave_no_weight_in_the_deadline_heap(clock: FakeClock) -> None:
+    backend = Backend(clock)
+    sched = make(clock, backend)
+    for i in range(2500):  # each waits with a long timeout and finishes at once
+        backend.finish[f"d{i}"] = 0.0
+        waiter = asyncio.ensure_future(sched.wait(f"d{i}", timeout=1800.0))
+        await clock.run_until(waiter.done, step=0.5)
+    assert len(sched._deadlines) <= 1500  # compacted, not 2,500 dead entries
+    assert all(d[2].future is None for d in sched._deadlines)
+    await sched.close()
