@@ -43,6 +43,7 @@ async def fetch_to_file(
     """
     part = dest.with_name(f".{dest.name}.{uuid.uuid4().hex[:8]}.part")
     written = 0
+    await anyio.Path(dest.parent).mkdir(parents=True, exist_ok=True)
     try:
         async with session.get(url, timeout=timeout) as resp:
             if resp.status >= 400:

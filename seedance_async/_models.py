@@ -141,7 +141,9 @@ class VideoRequest:
     """One video to generate, validated when it is built (``InvalidRequestError``).
 
     Images are ``http(s)://`` or ``data:image/...`` URLs, a ``pathlib.Path``, or raw
-    ``bytes``; a plain string is never read as a file path.
+    ``bytes``; a plain string is never read as a file path. A ``Path`` is checked when
+    the request is built (its size, and its header: format and dimensions); it is read
+    in full, off the event loop, only when the request is submitted.
     """
 
     prompt: str

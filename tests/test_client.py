@@ -154,7 +154,7 @@ async def test_download_refreshes_an_expired_url(
 ) -> None:
     gen = await client.generate(req(), timeout=30)
     fake.expire_video_urls()
-    out = await client.download(gen, tmp_path / "v.mp4")
+    out = await client.download(gen, tmp_path / "new" / "dir" / "v.mp4")
     assert out.stat().st_size > 0
     assert [r.query.get("v") for r in fake.file_requests] == ["1", "2"]
 
