@@ -147,6 +147,9 @@ class SeedanceClient:
         self._priced = 0
         self._uncharged: set[str] = set()
         self._first_price = asyncio.Lock()
+        self._creating = 0
+        self._no_creates = asyncio.Event()
+        self._no_creates.set()
         self._journal = journal
         self._opened_journals: list[Journal] = []
 
@@ -202,6 +205,9 @@ class SeedanceClient:
         with anyio.CancelScope(shield=True):
             if self._scheduler is not None:
                 await self._scheduler.close()
+            # create calls under way finish first (each is bounded by its timeout):
+            # closing the session under them would make paid jobs ambiguous
+            await self._no_creates.wait()
             if self._session is not None and self._borrowed is None:
                 await self._session.close()
             for journal in self._opened_journals:
@@ -275,12 +281,17 @@ class SeedanceClient:
                 # Once sent, the call runs to its end even if we are cancelled: the
                 # answer carries the id of a job that is being paid for.
                 with anyio.CancelScope(shield=True):
+                    self._creating += 1
+                    self._no_creates.clear()
                     try:
                         if journal and key:
                             await journal.submitting(key, request)
                         gen = await self._create(http, body, request, journal, key)
                     finally:
                         self._reserved_credits -= reserved
+                        self._creating -= 1
+                        if not self._creating:
+                            self._no_creates.set()
             # The job was created between sending and receiving: its clock starts there.
             submitted_at = (submitted_at + self._clock()) / 2
             self._usage.submitted += 1
@@ -296,7 +307,10 @@ class SeedanceClient:
             else:
                 if not charged:
                     self._uncharged.add(gen.id)
-                self._track(gen.id, request, slot, submitted_at=submitted_at, first=gen)
+                try:
+                    self._track(gen.id, request, slot, submitted_at=submitted_at, first=gen)
+                except ClientClosedError:
+                    slot()  # closed while the POST was out: the job exists, return its id
             return gen
         except BaseException:
             slot()

@@ -206,3 +206,19 @@ async def test_retry_policy_is_frozen_and_evolvable() -> None:
     with pytest.raises(ValueError):
         sa.PollPolicy(min_interval=0)
     assert QUICK_RETRY.resubmit_uncertain is False
+
+
+async def test_closing_during_a_create_call_still_returns_the_id() -> None:
+    async with FakeSeedanceServer(processing_time=5) as fake:
+        fake.post_faults.slow_seconds = 0.5
+        fake.inject("post", "created_then_slow")  # created, then answered 0.5 s later
+        client = sa.SeedanceClient(KEY, base_url=fake.url, poll=FAST)
+        async with client:
+            submitting = asyncio.ensure_future(client.submit(req("racing")))
+            await asyncio.sleep(0.2)
+        # aclose waited for the POST that was out: its answer, and the id, arrived
+        gen = await submitting
+        assert gen.id in fake.jobs
+        assert client.in_flight == 0
+        with pytest.raises(sa.ClientClosedError):
+            await client.wait(gen.id)

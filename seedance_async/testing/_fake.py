@@ -305,9 +305,7 @@ class FakeSeedanceServer:
         if denied is not None:
             return denied
         fault = self._next_fault("post")
-        if fault in ("slow", "created_then_slow"):
-            if fault == "created_then_slow":
-                self._new_job(body if isinstance(body, dict) else {})
+        if fault == "slow":  # slow before anything happens: nothing exists yet
             await asyncio.sleep(self.post_faults.slow_seconds)
         elif fault is not None and not fault.startswith("created_then"):
             return await self._fault_response(request, fault)
@@ -316,7 +314,9 @@ class FakeSeedanceServer:
             return self._generic(request, 400, "Body validation error!", detail=problems)
         assert isinstance(body, dict)
         job = self._new_job(body)
-        if fault is not None and fault.startswith("created_then"):
+        if fault == "created_then_slow":  # the job exists; the answer is late
+            await asyncio.sleep(self.post_faults.slow_seconds)
+        elif fault is not None and fault.startswith("created_then"):
             return await self._fault_response(request, fault)
         answer: dict[str, Any] = {"id": job.id, "status": self._word("queued")}
         if self.report_credits:
