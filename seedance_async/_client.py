@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import enum
 import ipaddress
 import logging
@@ -33,7 +32,6 @@ from ._config import (
 )
 from ._errors import (
     APIStatusError,
-    BudgetExceededError,
     ClientClosedError,
     GenerationFailed,
     InvalidRequestError,
@@ -41,6 +39,7 @@ from ._errors import (
     SubmissionUncertainError,
 )
 from ._http import HttpCore
+from ._ledger import Ledger
 from ._models import Generation, GenerationStatus, JobOutcome, Usage, VideoRequest
 from ._scheduler import Clock, PollScheduler, Sleep
 from ._timing import Kind
@@ -134,7 +133,6 @@ class SeedanceClient:
         self._retry = retry or RetryPolicy()
         self._borrowed = session
         self._request_timeout = request_timeout
-        self._budget = budget_credits
         self._clock: Clock = clock or time.monotonic
         self._sleep: Sleep = sleep or asyncio.sleep
         self._usage = Usage()
@@ -143,10 +141,7 @@ class SeedanceClient:
         self._session: aiohttp.ClientSession | None = None
         self._http: HttpCore | None = None
         self._scheduler: PollScheduler | None = None
-        self._reserved_credits = 0.0
-        self._priced = 0
-        self._uncharged: set[str] = set()
-        self._first_price = asyncio.Lock()
+        self._ledger = Ledger(self._usage, budget_credits)
         self._creating = 0
         self._no_creates = asyncio.Event()
         self._no_creates.set()
@@ -270,14 +265,11 @@ class SeedanceClient:
             )
         http, _ = self._core()
         body = await self._wire_body(request)
-        self._check_budget()
+        self._ledger.check()
         slot = await self._take_slot()
         try:
-            async with self._price_known:
-                self._check_budget()
+            async with self._ledger.submission():
                 submitted_at = self._clock()
-                reserved = self._estimate()
-                self._reserved_credits += reserved
                 # Once sent, the call runs to its end even if we are cancelled: the
                 # answer carries the id of a job that is being paid for.
                 with anyio.CancelScope(shield=True):
@@ -288,25 +280,17 @@ class SeedanceClient:
                             await journal.submitting(key, request)
                         gen = await self._create(http, body, request, journal, key)
                     finally:
-                        self._reserved_credits -= reserved
                         self._creating -= 1
                         if not self._creating:
                             self._no_creates.set()
             # The job was created between sending and receiving: its clock starts there.
             submitted_at = (submitted_at + self._clock()) / 2
-            self._usage.submitted += 1
-            charged = gen.credits_used is not None
-            if gen.credits_used is not None:
-                self._usage.credits_used += gen.credits_used
-                self._priced += 1
+            self._ledger.submitted(gen)
             if gen.is_terminal:
-                self._count_end(gen)
                 slot()
                 if journal:
                     await journal.finished(gen)
             else:
-                if not charged:
-                    self._uncharged.add(gen.id)
                 try:
                     self._track(gen.id, request, slot, submitted_at=submitted_at, first=gen)
                 except ClientClosedError:
@@ -508,19 +492,8 @@ class SeedanceClient:
         self._usage.polls += 1
         gen = await self._http.retrieve(generation_id, retry=False)
         if gen.is_terminal:
-            self._count_end(gen)
+            self._ledger.ended(gen)
         return gen
-
-    def _count_end(self, gen: Generation) -> None:
-        if gen.id in self._uncharged:
-            self._uncharged.discard(gen.id)
-            if gen.credits_used is not None:  # the create answer did not say; this does
-                self._usage.credits_used += gen.credits_used
-                self._priced += 1
-        if gen.is_completed:
-            self._usage.completed += 1
-        else:
-            self._usage.failed += 1
 
     async def _wire_body(self, request: VideoRequest) -> dict[str, Any]:
         first = await _images.to_url("image_url", request.image_url)
@@ -531,37 +504,12 @@ class SeedanceClient:
             raise InvalidRequestError("image_url", "the request body would be over 64 MB")
         return body
 
-    @property
-    def _price_known(self) -> contextlib.AbstractAsyncContextManager[object]:
-        """With a budget and no price seen yet, one submission at a time: the first
-        answers tell what a job costs before several are paid for blind."""
-        if self._budget is None or self._priced:
-            return contextlib.nullcontext()
-        return self._first_price
-
     async def _journal_for(self, explicit: Journal | None) -> Journal | None:
         journal = explicit or self._journal
         if journal is not None and not journal.is_open:
             await journal.open()
             self._opened_journals.append(journal)
         return journal
-
-    def _estimate(self) -> float:
-        return self._usage.credits_used / self._priced if self._priced else 0.0
-
-    def _check_budget(self) -> None:
-        if self._budget is None:
-            return
-        spent = self._usage.credits_used + self._reserved_credits
-        estimate = self._estimate()
-        if spent + estimate > self._budget or (estimate == 0 and spent >= self._budget):
-            raise BudgetExceededError(
-                f"submitting would go over the budget of {self._budget:g} credits "
-                f"({spent:g} used, about {estimate:g} per job)",
-                budget=self._budget,
-                spent=spent,
-                estimate=estimate,
-            )
 
 
 def _kind(request: VideoRequest) -> Kind:
