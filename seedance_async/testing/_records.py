@@ -8,6 +8,8 @@ from typing import Any, Literal
 
 import attrs
 
+from .._wire import CREATE_PATH, LEGACY_PATH
+
 FaultKind = Literal[
     "429",
     "500",
@@ -27,7 +29,7 @@ create the (billed) job before failing: the ambiguous cases."""
 
 Endpoint = Literal["get", "post"]
 
-PATHS = ("/v2/video/generations", "/v2/generate/video/bytedance/generation")
+PATHS = (CREATE_PATH, LEGACY_PATH)  # the wire module's paths: one place knows them
 CREDITS_PER_5S: Mapping[str, float] = {"480p": 120_000, "720p": 260_000, "1080p": 600_000}
 
 
